@@ -1,0 +1,87 @@
+/*
+ * The acceptance path: the one door through which every bundle enters a store, from
+ * a file today and from every link later. Checks run in this order, and the first
+ * failure names the reason (docs/protocol.md, "Acceptance"):
+ *
+ *   1 size   2 decode   3 network   4 signature   5 certificate chain and validity
+ *   6 revocation   7 quota   8 duplicate
+ *
+ * A bundle is accepted only when the transaction holding it commits: callers group
+ * bundles between accept_begin() and accept_commit(), and each bundle runs inside its
+ * own SAVEPOINT, so one bad bundle never undoes its neighbours.
+ */
+#ifndef APAGON_ACCEPT_H
+#define APAGON_ACCEPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bundle.h"
+#include "cert.h"
+#include "store.h"
+
+/* Default clock-skew allowance: one hour (docs/protocol.md, "Time"). */
+#define APAGON_DEFAULT_SKEW 3600
+
+struct accept_result;
+
+/*
+ * Called for a verified MSG or RECEIPT addressed to this node, inside the transaction,
+ * after the bundle row is written. It may write to the store (inbox record, receipt).
+ * A negative return is recorded in the result's `local` field; the bundle itself stays
+ * accepted, since it is valid network traffic.
+ */
+typedef int (*deliver_fn)(void *ctx, const struct bundle *b,
+    const uint8_t sender_pk[APAGON_SIGN_PK], int64_t now, struct accept_result *res);
+
+struct accept_ctx {
+	struct store *st;
+	const struct netkeys *nk;
+	uint32_t skew;                          /* seconds of clock skew tolerated */
+	const uint8_t *my_pk;                   /* NULL for a node that only relays */
+	deliver_fn deliver;
+	void *deliver_ctx;
+	int own;                                /* set while the node stores its own bundles */
+};
+
+struct accept_result {
+	int reason;                             /* MESH_OK or the rejection reason */
+	uint8_t id[APAGON_HASH];                /* valid once decoded */
+	int type;                               /* bundle type, -1 before decode */
+	uint8_t sender_pk[APAGON_SIGN_PK];      /* valid from the signature step on */
+	int for_me;                             /* addressed to this node */
+	int local;                              /* deliver hook's result (0 if not run) */
+	int key_conflict;                       /* CERT: a different key already has this name+unit */
+	int64_t expires_at;
+};
+
+/* Open the transaction for a batch. */
+int accept_begin(struct accept_ctx *ax);
+/* Commit: only now are the batch's bundles accepted. MESH_ESTORE if the commit failed,
+ * in which case none of them is. */
+int accept_commit(struct accept_ctx *ax);
+void accept_rollback(struct accept_ctx *ax);
+
+/*
+ * Run one bundle through the checks and, if it passes, store it and apply its effect
+ * (member, prekey, revocation, delivery). Each rejection bumps the counter
+ * "rejected.<reason>"; each acceptance "accepted". Returns res->reason.
+ * MESH_ESTORE means SQLite failed: the caller should roll back the batch.
+ */
+int accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now,
+    struct accept_result *res);
+
+/*
+ * When a bundle from `created` with lifetime `life` (seconds) received at `now` stops
+ * being kept here. Clocks are not trusted: the sender's deadline counts only within
+ * `skew` of our clock, and no node keeps a bundle longer than its lifetime from the
+ * moment it arrived (docs/protocol.md, "Time").
+ */
+int64_t accept_expiry(uint32_t created, uint32_t life, int64_t now, uint32_t skew);
+
+/* Look up the sender of a decoded bundle: its key and, unless it is the authority,
+ * its chain. For tests and tools. */
+int accept_find_sender(struct accept_ctx *ax, const struct bundle *b,
+    uint8_t pk[APAGON_SIGN_PK], struct chain *ch, int *is_authority);
+
+#endif

@@ -1,0 +1,332 @@
+/*
+ * Bundle encoding, header protection, signing, sealing and opening. The layout is in
+ * bundle.h and docs/protocol.md; both must change together.
+ */
+#include "bundle.h"
+#include "mesh.h"
+#include "wire.h"
+
+#include <sodium.h>
+#include <string.h>
+#include <strings.h>
+
+const uint8_t bundle_broadcast_id[APAGON_KEYID];
+
+/* Offsets inside the wire header. */
+#define OFF_HOPS    0
+#define OFF_TAG     1
+#define OFF_VPTT    3
+#define OFF_MASKED  4           /* sender .. recipient prekey serial: 14 bytes */
+#define MASKED_LEN  14
+#define OFF_CREATED 18
+
+void
+netkeys_derive(struct netkeys *nk, const uint8_t authority_pk[APAGON_SIGN_PK],
+    const uint8_t network_key[APAGON_KEY])
+{
+	memcpy(nk->authority_pk, authority_pk, APAGON_SIGN_PK);
+	crypto_hash_ctx(nk->network_id, APAGON_HASH, APAGON_CTX_NETWORK_ID, authority_pk,
+	    APAGON_SIGN_PK, NULL, 0);
+	crypto_hash_ctx(nk->hp_key, APAGON_KEY, APAGON_CTX_HP_KEY, NULL, 0, network_key, APAGON_KEY);
+	crypto_hash_ctx(nk->tag_key, APAGON_KEY, APAGON_CTX_NETTAG_KEY, NULL, 0, network_key,
+	    APAGON_KEY);
+}
+
+void
+netkeys_wipe(struct netkeys *nk)
+{
+	sodium_memzero(nk->hp_key, sizeof nk->hp_key);
+	sodium_memzero(nk->tag_key, sizeof nk->tag_key);
+}
+
+static const uint32_t lifetime_units[4] = { 60, 3600, 86400, 7 * 86400 };
+
+uint32_t
+lifetime_seconds(uint8_t code)
+{
+	return (code & 0x3f) * lifetime_units[code >> 6];
+}
+
+uint8_t
+lifetime_code(uint32_t seconds)
+{
+	for (int u = 0; u < 4; u++) {
+		uint32_t n = (seconds + lifetime_units[u] - 1) / lifetime_units[u];
+
+		if (n == 0)
+			n = 1;
+		if (n <= 63)
+			return (uint8_t)(u << 6 | n);
+	}
+	return 3 << 6 | 63;
+}
+
+void
+bundle_hdr_salt(struct bundle_hdr *h)
+{
+	randombytes_buf(h->salt, sizeof h->salt);
+}
+
+int
+bundle_type_sealed(uint8_t type)
+{
+	return type == BUNDLE_MSG || type == BUNDLE_RECEIPT;
+}
+
+/*
+ * The network tag: two bytes that let a member drop another network's bundle before
+ * any public-key work, yet tell an outsider nothing, because they change with every
+ * bundle's salt and time.
+ */
+static void
+network_tag(uint8_t tag[2], const uint8_t created_salt[8], const struct netkeys *nk)
+{
+	uint8_t h[16];
+
+	crypto_hash_ctx(h, sizeof h, APAGON_CTX_NETTAG, created_salt, 8, nk->tag_key, APAGON_KEY);
+	tag[0] = h[0];
+	tag[1] = h[1];
+}
+
+/* Write header bytes 1..26 (unmasked) from h. */
+static int
+put_signed_hdr(uint8_t out[APAGON_SIGNED_HDR], const struct bundle_hdr *h, const struct netkeys *nk)
+{
+	struct wire w;
+	uint8_t cs[8];
+
+	if (h->type > BUNDLE_TYPE_MAX || h->precedence > PREC_FLASH || (h->lifetime & 0x3f) == 0)
+		return MESH_EINVAL;
+	wire_writer(&w, out, APAGON_SIGNED_HDR);
+	wire_put_u16(&w, 0);    /* network tag, filled below */
+	wire_put_u8(&w, (uint8_t)(APAGON_BUNDLE_VERSION << 6 | h->precedence << 4 | h->type));
+	wire_put_bytes(&w, h->sender, APAGON_KEYID);
+	wire_put_bytes(&w, h->recipient, APAGON_KEYID);
+	wire_put_u8(&w, h->sender_prekey);
+	wire_put_u8(&w, h->recipient_prekey);
+	wire_put_u32(&w, h->created);
+	wire_put_u8(&w, h->lifetime);
+	wire_put_bytes(&w, h->salt, APAGON_SALT);
+	memcpy(cs, out + OFF_CREATED - 1, 4);
+	memcpy(cs + 4, h->salt, 4);
+	network_tag(out, cs, nk);
+	return wire_ok(&w) ? MESH_OK : MESH_EINVAL;
+}
+
+/* XOR header protection into wire header bytes 3..17 (its own inverse). */
+static void
+apply_mask(uint8_t *wirehdr, const uint8_t sig[APAGON_SIG], const struct netkeys *nk)
+{
+	uint8_t mask[16];
+
+	crypto_hp_mask(mask, sig, nk->hp_key);
+	wirehdr[OFF_VPTT] ^= mask[0] & 0x3f;
+	for (int i = 0; i < MASKED_LEN; i++)
+		wirehdr[OFF_MASKED + i] ^= mask[1 + i];
+}
+
+/* ID: H(BUNDLE_ID, network ID || unmasked signed header || body), the signed part. */
+static void
+bundle_id(uint8_t id[APAGON_HASH], const uint8_t *hdr, const uint8_t *body, size_t blen,
+    const struct netkeys *nk)
+{
+	uint8_t pre[APAGON_HASH + APAGON_SIGNED_HDR];
+
+	memcpy(pre, nk->network_id, APAGON_HASH);
+	memcpy(pre + APAGON_HASH, hdr, APAGON_SIGNED_HDR);
+	crypto_hash_ctx2(id, APAGON_HASH, APAGON_CTX_BUNDLE_ID, pre, sizeof pre, body, blen, NULL, 0);
+}
+
+/* The signature covers the same bytes as the ID. */
+static void
+bundle_sign(uint8_t sig[APAGON_SIG], const uint8_t *hdr, const uint8_t *body, size_t blen,
+    const struct netkeys *nk, const uint8_t sk[APAGON_SIGN_SK])
+{
+	uint8_t pre[APAGON_HASH + APAGON_SIGNED_HDR];
+
+	memcpy(pre, nk->network_id, APAGON_HASH);
+	memcpy(pre + APAGON_HASH, hdr, APAGON_SIGNED_HDR);
+	crypto_sign_ctx(sig, APAGON_CTX_BUNDLE_SIG, pre, sizeof pre, body, blen, sk);
+}
+
+/* Finish a bundle whose unmasked header is at out+1 and body at out+27. */
+static int
+finish(uint8_t *out, size_t blen, const struct netkeys *nk, const uint8_t sk[APAGON_SIGN_SK])
+{
+	uint8_t *sig = out + APAGON_BUNDLE_HDR + blen;
+
+	out[OFF_HOPS] = 0;
+	bundle_sign(sig, out + 1, out + APAGON_BUNDLE_HDR, blen, nk, sk);
+	apply_mask(out, sig, nk);
+	return (int)(APAGON_BUNDLE_HDR + blen + APAGON_SIG);
+}
+
+int
+bundle_build_clear(uint8_t *out, size_t cap, const struct bundle_hdr *h,
+    const uint8_t *body, size_t blen, const struct netkeys *nk,
+    const uint8_t sender_sk[APAGON_SIGN_SK])
+{
+	int rc;
+
+	if (bundle_type_sealed(h->type))
+		return MESH_EINVAL;
+	if (blen > APAGON_MAX_BUNDLE - APAGON_BUNDLE_MIN || cap < APAGON_BUNDLE_MIN + blen)
+		return MESH_ETOOBIG;
+	if ((rc = put_signed_hdr(out + 1, h, nk)) != MESH_OK)
+		return rc;
+	if (blen)
+		memmove(out + APAGON_BUNDLE_HDR, body, blen);
+	return finish(out, blen, nk, sender_sk);
+}
+
+/*
+ * Transcript for the message key: both identities and both prekeys, then the signed
+ * header (which holds the salt and time). Binding the identities means a member who
+ * re-signs someone else's ciphertext under their own name gets a different key.
+ */
+#define TRANSCRIPT_LEN (APAGON_HASH + 2 * APAGON_SIGN_PK + 2 * APAGON_DH_PK + APAGON_SIGNED_HDR)
+static void
+transcript(uint8_t t[TRANSCRIPT_LEN], const uint8_t *hdr, const struct seal_keys *k,
+    const struct netkeys *nk)
+{
+	uint8_t *p = t;
+
+	memcpy(p, nk->network_id, APAGON_HASH), p += APAGON_HASH;
+	memcpy(p, k->sender_pk, APAGON_SIGN_PK), p += APAGON_SIGN_PK;
+	memcpy(p, k->recipient_pk, APAGON_SIGN_PK), p += APAGON_SIGN_PK;
+	memcpy(p, k->sender_prekey_pk, APAGON_DH_PK), p += APAGON_DH_PK;
+	memcpy(p, k->recipient_prekey_pk, APAGON_DH_PK), p += APAGON_DH_PK;
+	memcpy(p, hdr, APAGON_SIGNED_HDR);
+}
+
+int
+bundle_build_sealed(uint8_t *out, size_t cap, const struct bundle_hdr *h,
+    const uint8_t *m, size_t mlen, const struct seal_keys *k, const struct netkeys *nk,
+    const uint8_t sender_sk[APAGON_SIGN_SK])
+{
+	uint8_t t[TRANSCRIPT_LEN], key[APAGON_KEY];
+	uint8_t *hdr = out + 1;
+	int rc;
+
+	if (!bundle_type_sealed(h->type))
+		return MESH_EINVAL;
+	if (mlen > APAGON_MAX_TEXT || cap < APAGON_SEALED_OVERHEAD + mlen)
+		return MESH_ETOOBIG;
+	if ((rc = put_signed_hdr(hdr, h, nk)) != MESH_OK)
+		return rc;
+	transcript(t, hdr, k, nk);
+	if (crypto_message_key(key, k->my_prekey_sk, k->recipient_prekey_pk, t, sizeof t) != 0)
+		return MESH_ENOPREKEY;
+	crypto_aead_seal(out + APAGON_BUNDLE_HDR, m, mlen, hdr, APAGON_SIGNED_HDR, key);
+	sodium_memzero(key, sizeof key);
+	return finish(out, mlen + APAGON_TAG, nk, sender_sk);
+}
+
+int
+bundle_decode(struct bundle *b, const uint8_t *buf, size_t len, const struct netkeys *nk)
+{
+	uint8_t hdr[APAGON_BUNDLE_HDR], cs[8], tag[2];
+	struct wire w;
+	uint8_t vptt;
+
+	if (len < APAGON_BUNDLE_MIN || len > APAGON_MAX_BUNDLE)
+		return MESH_ESIZE;
+	memset(b, 0, sizeof *b);
+	wire_reader(&w, buf, len);
+	wire_get_bytes(&w, hdr, sizeof hdr);
+	b->body_len = len - APAGON_BUNDLE_MIN;
+	b->body = wire_get_ref(&w, b->body_len);
+	wire_get_bytes(&w, b->sig, APAGON_SIG);
+	if (!wire_ok(&w) || wire_left(&w) != 0)
+		return MESH_ESIZE;
+
+	if (hdr[OFF_VPTT] >> 6 != APAGON_BUNDLE_VERSION)
+		return MESH_EDECODE;
+	/* The network check comes before the masked fields: they only mean anything
+	 * under our own network's key. */
+	memcpy(cs, hdr + OFF_CREATED, 4);
+	memcpy(cs + 4, hdr + 23, 4);
+	network_tag(tag, cs, nk);
+	if (sodium_memcmp(tag, hdr + OFF_TAG, 2) != 0)
+		return MESH_ENETWORK;
+
+	apply_mask(hdr, b->sig, nk);
+	memcpy(b->signed_hdr, hdr + 1, APAGON_SIGNED_HDR);
+	b->hops = hdr[OFF_HOPS];
+
+	wire_reader(&w, hdr + OFF_VPTT, APAGON_BUNDLE_HDR - OFF_VPTT);
+	vptt = wire_get_u8(&w);
+	b->h.type = vptt & 0x0f;
+	b->h.precedence = (vptt >> 4) & 3;
+	wire_get_bytes(&w, b->h.sender, APAGON_KEYID);
+	wire_get_bytes(&w, b->h.recipient, APAGON_KEYID);
+	b->h.sender_prekey = wire_get_u8(&w);
+	b->h.recipient_prekey = wire_get_u8(&w);
+	b->h.created = wire_get_u32(&w);
+	b->h.lifetime = wire_get_u8(&w);
+	wire_get_bytes(&w, b->h.salt, APAGON_SALT);
+	if (!wire_ok(&w))
+		return MESH_EDECODE;
+	if (b->h.type > BUNDLE_TYPE_MAX ||
+	    (b->h.lifetime & 0x3f) == 0)
+		return MESH_EDECODE;
+	if (bundle_type_sealed(b->h.type) ? b->body_len < APAGON_TAG + 1 : b->body_len == 0)
+		return MESH_EDECODE;
+
+	bundle_id(b->id, b->signed_hdr, b->body, b->body_len, nk);
+	return MESH_OK;
+}
+
+int
+bundle_verify(const struct bundle *b, const struct netkeys *nk,
+    const uint8_t sender_pk[APAGON_SIGN_PK])
+{
+	uint8_t pre[APAGON_HASH + APAGON_SIGNED_HDR];
+
+	memcpy(pre, nk->network_id, APAGON_HASH);
+	memcpy(pre + APAGON_HASH, b->signed_hdr, APAGON_SIGNED_HDR);
+	return crypto_verify_ctx(b->sig, APAGON_CTX_BUNDLE_SIG, pre, sizeof pre, b->body,
+	    b->body_len, sender_pk) == 0 ? MESH_OK : MESH_ESIGNATURE;
+}
+
+int
+bundle_open(uint8_t *m, const struct bundle *b, const struct seal_keys *k,
+    const struct netkeys *nk)
+{
+	uint8_t t[TRANSCRIPT_LEN], key[APAGON_KEY];
+	int rc;
+
+	if (!bundle_type_sealed(b->h.type) || b->body_len < APAGON_TAG)
+		return MESH_EINVAL;
+	transcript(t, b->signed_hdr, k, nk);
+	/* The recipient computes X25519(recipient prekey secret, sender prekey). */
+	if (crypto_message_key(key, k->my_prekey_sk, k->sender_prekey_pk, t, sizeof t) != 0)
+		return MESH_EDECRYPT;
+	rc = crypto_aead_open(m, b->body, b->body_len, b->signed_hdr, APAGON_SIGNED_HDR, key);
+	sodium_memzero(key, sizeof key);
+	return rc == 0 ? MESH_OK : MESH_EDECRYPT;
+}
+
+static const char *const prec_names[] = { "routine", "priority", "immediate", "flash" };
+static const char *const type_names[] = { "message", "receipt", "certificate", "prekey", "revocation" };
+
+const char *
+precedence_name(int prec)
+{
+	return prec >= 0 && prec <= PREC_FLASH ? prec_names[prec] : "?";
+}
+
+int
+precedence_parse(const char *s)
+{
+	for (int i = 0; i <= PREC_FLASH; i++)
+		if (strcasecmp(s, prec_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+bundle_type_name(int type)
+{
+	return type >= 0 && type <= BUNDLE_TYPE_MAX ? type_names[type] : "?";
+}

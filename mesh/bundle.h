@@ -1,0 +1,161 @@
+/*
+ * Bundles: the signed, end-to-end encrypted unit that apagon stores and gossips.
+ *
+ * Wire layout (docs/protocol.md, "Bundle"), all integers big-endian:
+ *
+ *    0      1      2      3      4 ...                    9
+ *   +------+------+------+------+------------------------------+
+ *   | hops | net tag     | vptt | sender key ID (6)        *   |
+ *   +------+------+------+------+------------------------------+
+ *   10                     15   16     17     18          21
+ *   +--------------------------+------+------+-------------+
+ *   | recipient key ID (6)  *  | spk* | rpk* | created     |
+ *   +--------------------------+------+------+-------------+
+ *   22     23          26   27                      end-64
+ *   +------+-------------+-------------------------+------------------+
+ *   | life | salt        | body                    | signature (64)   |
+ *   +------+-------------+-------------------------+------------------+
+ *
+ *   vptt: version (2 bits, = 1) | precedence (2) | type (4).
+ *   *: masked with header protection (the low 6 bits of vptt too).
+ *   hops is the only field outside the signature; it is not masked either.
+ *
+ * The body is an AEAD ciphertext plus 16-byte tag for sealed types (MSG, RECEIPT) and
+ * clear for the public types (CERT, PREKEY, REVOKE).
+ */
+#ifndef APAGON_BUNDLE_H
+#define APAGON_BUNDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../crypto/crypto.h"
+
+#define APAGON_BUNDLE_HDR       27          /* bytes before the body */
+#define APAGON_SIGNED_HDR       26          /* header bytes under the signature */
+#define APAGON_BUNDLE_MIN       (APAGON_BUNDLE_HDR + APAGON_SIG)
+#define APAGON_MAX_BUNDLE       32768
+#define APAGON_MAX_TEXT         (APAGON_MAX_BUNDLE - APAGON_BUNDLE_MIN - APAGON_TAG)
+#define APAGON_BUNDLE_VERSION   1
+#define APAGON_SEALED_OVERHEAD  (APAGON_BUNDLE_MIN + APAGON_TAG) /* 107 bytes */
+
+enum bundle_type {
+	BUNDLE_MSG = 0,         /* sealed text to one member */
+	BUNDLE_RECEIPT = 1,     /* sealed delivery receipt: list of bundle IDs */
+	BUNDLE_CERT = 2,        /* the sender's certificate chain, clear */
+	BUNDLE_PREKEY = 3,      /* the sender's current prekey, clear */
+	BUNDLE_REVOKE = 4,      /* a revocation, issued by its sender, clear */
+	BUNDLE_TYPE_MAX = 4,
+};
+
+/* Military message precedence, highest value first in every queue. */
+enum precedence {
+	PREC_ROUTINE = 0,
+	PREC_PRIORITY = 1,
+	PREC_IMMEDIATE = 2,
+	PREC_FLASH = 3,
+};
+
+/* The ID that names "everyone": public bundles are addressed to it. */
+extern const uint8_t bundle_broadcast_id[APAGON_KEYID];
+
+/* What a member of one network knows about it (docs/protocol.md, "Network keys"). */
+struct netkeys {
+	uint8_t network_id[APAGON_HASH];   /* public: hash of the authority key */
+	uint8_t authority_pk[APAGON_SIGN_PK];
+	uint8_t hp_key[APAGON_KEY];        /* secret: header protection */
+	uint8_t tag_key[APAGON_KEY];       /* secret: network tag */
+};
+
+/* Derive a member's netkeys from the authority's public key and the network key. */
+void netkeys_derive(struct netkeys *nk, const uint8_t authority_pk[APAGON_SIGN_PK],
+    const uint8_t network_key[APAGON_KEY]);
+/* Wipe the secret halves. */
+void netkeys_wipe(struct netkeys *nk);
+
+struct bundle_hdr {
+	uint8_t type;                       /* enum bundle_type */
+	uint8_t precedence;                 /* enum precedence */
+	uint8_t sender[APAGON_KEYID];
+	uint8_t recipient[APAGON_KEYID];
+	uint8_t sender_prekey;              /* low byte of the sender's prekey serial */
+	uint8_t recipient_prekey;           /* low byte of the recipient's prekey serial */
+	uint32_t created;                   /* sender's clock, Unix seconds */
+	uint8_t lifetime;                   /* lifetime code, see lifetime_seconds() */
+	uint8_t salt[APAGON_SALT];          /* random; makes each message key fresh */
+};
+
+/* A decoded bundle. body points into the buffer passed to bundle_decode(). */
+struct bundle {
+	struct bundle_hdr h;
+	uint8_t hops;
+	uint8_t signed_hdr[APAGON_SIGNED_HDR];  /* unmasked header bytes 1..26 */
+	const uint8_t *body;
+	size_t body_len;
+	uint8_t sig[APAGON_SIG];
+	uint8_t id[APAGON_HASH];
+};
+
+/*
+ * Lifetime codes pack a unit and a count into one byte: bits 7-6 pick minutes, hours,
+ * days or weeks; bits 5-0 count 1..63 of them. Code 0 is invalid.
+ */
+uint32_t lifetime_seconds(uint8_t code);
+/* The smallest code whose lifetime is >= seconds (capped at 63 weeks). */
+uint8_t lifetime_code(uint32_t seconds);
+
+/* Fill salt with fresh randomness. */
+void bundle_hdr_salt(struct bundle_hdr *h);
+
+/*
+ * Encode and sign a bundle with a clear body (CERT, PREKEY, REVOKE). out must hold
+ * APAGON_BUNDLE_MIN + blen bytes. Returns the bundle size, or a negative MESH_E*.
+ */
+int bundle_build_clear(uint8_t *out, size_t cap, const struct bundle_hdr *h,
+    const uint8_t *body, size_t blen, const struct netkeys *nk,
+    const uint8_t sender_sk[APAGON_SIGN_SK]);
+
+/* The keys that seal one bundle from sender to recipient. */
+struct seal_keys {
+	const uint8_t *sender_pk;           /* Ed25519, 32 */
+	const uint8_t *recipient_pk;        /* Ed25519, 32 */
+	const uint8_t *my_prekey_sk;        /* X25519 secret of whoever runs the operation */
+	const uint8_t *sender_prekey_pk;    /* X25519, 32 */
+	const uint8_t *recipient_prekey_pk; /* X25519, 32 */
+};
+
+/*
+ * Encrypt `m` to the recipient's prekey and sign (MSG, RECEIPT). my_prekey_sk is the
+ * sender's. Returns the bundle size (mlen + APAGON_SEALED_OVERHEAD) or a negative MESH_E*.
+ */
+int bundle_build_sealed(uint8_t *out, size_t cap, const struct bundle_hdr *h,
+    const uint8_t *m, size_t mlen, const struct seal_keys *k, const struct netkeys *nk,
+    const uint8_t sender_sk[APAGON_SIGN_SK]);
+
+/*
+ * Parse `len` bytes, remove header protection, check the network tag and compute the
+ * ID. The signature is not checked here. Returns MESH_OK, MESH_ESIZE, MESH_EDECODE or
+ * MESH_ENETWORK. b->body points into buf.
+ */
+int bundle_decode(struct bundle *b, const uint8_t *buf, size_t len, const struct netkeys *nk);
+
+/* MESH_OK if the bundle is signed by sender_pk, else MESH_ESIGNATURE. */
+int bundle_verify(const struct bundle *b, const struct netkeys *nk,
+    const uint8_t sender_pk[APAGON_SIGN_PK]);
+
+/*
+ * Decrypt a sealed bundle addressed to us. my_prekey_sk is the recipient's. m receives
+ * body_len - APAGON_TAG bytes. MESH_EDECRYPT if it does not open.
+ */
+int bundle_open(uint8_t *m, const struct bundle *b, const struct seal_keys *k,
+    const struct netkeys *nk);
+
+/* 1 if the bundle type carries an AEAD body. */
+int bundle_type_sealed(uint8_t type);
+
+/* Short names: "flash", "immediate", "priority", "routine"; and the reverse (-1 if none). */
+const char *precedence_name(int prec);
+int precedence_parse(const char *s);
+const char *bundle_type_name(int type);
+
+#endif

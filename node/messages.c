@@ -1,0 +1,298 @@
+/*
+ * Messages: sending, delivery of what is addressed to us (and the receipts that go
+ * back), import and export of bundle files, and the inbox and outbox as users see them.
+ */
+#include "node_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+/* Keep the user's copy of a text, sealed under the local key. */
+static int
+put_record(struct node *n, const uint8_t id[APAGON_HASH], int dir, int state,
+    const uint8_t peer[APAGON_SIGN_PK], int precedence, uint32_t created, int64_t now,
+    int64_t expires_at, const uint8_t *text, size_t tlen)
+{
+	struct msg_rec m;
+	uint8_t *sealed;
+	int rc;
+
+	if (!(sealed = malloc(tlen + APAGON_LOCAL_OVERHEAD)))
+		return MESH_ENOMEM;
+	crypto_local_seal(sealed, text, tlen, n->local_key);
+	memset(&m, 0, sizeof m);
+	memcpy(m.bundle_id, id, APAGON_HASH);
+	m.dir = dir;
+	m.state = state;
+	memcpy(m.peer_pk, peer, APAGON_SIGN_PK);
+	m.precedence = precedence;
+	m.created = created;
+	m.local_time = now;
+	m.expires_at = expires_at;
+	m.sealed_text = sealed;
+	m.sealed_len = tlen + APAGON_LOCAL_OVERHEAD;
+	rc = store_put_msg(n->st, &m);
+	free(sealed);
+	return rc;
+}
+
+/* Build and store a sealed bundle of ours to `to_pk`. */
+static int
+seal_and_store(struct node *n, int type, const uint8_t to_pk[APAGON_SIGN_PK], int precedence,
+    uint8_t lifetime, const uint8_t *m, size_t mlen, const struct peer_prekey *theirs,
+    int64_t now, struct accept_result *res)
+{
+	struct own_prekey mine;
+	uint8_t sk[APAGON_DH_SK], *buf;
+	struct bundle_hdr h;
+	struct seal_keys k;
+	int len, rc;
+
+	if ((rc = node_own_prekey(n, -1, &mine, sk)) != MESH_OK)
+		return rc;
+	memset(&h, 0, sizeof h);
+	h.type = (uint8_t)type;
+	h.precedence = (uint8_t)precedence;
+	memcpy(h.sender, n->key_id, APAGON_KEYID);
+	crypto_key_id(h.recipient, to_pk);
+	h.sender_prekey = (uint8_t)mine.serial;
+	h.recipient_prekey = (uint8_t)theirs->serial;
+	h.created = (uint32_t)now;
+	h.lifetime = lifetime;
+	bundle_hdr_salt(&h);
+	k.sender_pk = n->pk;
+	k.recipient_pk = to_pk;
+	k.my_prekey_sk = sk;
+	k.sender_prekey_pk = mine.pk;
+	k.recipient_prekey_pk = theirs->pk;
+	if (!(buf = malloc(mlen + APAGON_SEALED_OVERHEAD))) {
+		sodium_memzero(sk, sizeof sk);
+		return MESH_ENOMEM;
+	}
+	len = bundle_build_sealed(buf, mlen + APAGON_SEALED_OVERHEAD, &h, m, mlen, &k, &n->nk, n->sk);
+	sodium_memzero(sk, sizeof sk);
+	rc = len < 0 ? len : node_accept_own(n, buf, (size_t)len, now, res);
+	free(buf);
+	return rc;
+}
+
+int
+node_send(struct node *n, const uint8_t to_pk[APAGON_SIGN_PK], int precedence,
+    const char *text, uint32_t lifetime, int64_t now, uint8_t id[APAGON_HASH])
+{
+	struct accept_result res;
+	struct peer_prekey theirs;
+	struct member m;
+	size_t tlen = strlen(text);
+	int rc;
+
+	if (!n->enrolled)
+		return NODE_ENOTENROLLED;
+	if (memcmp(to_pk, n->pk, APAGON_SIGN_PK) == 0)
+		return NODE_ESELF;
+	if (precedence < PREC_ROUTINE || precedence > PREC_FLASH)
+		return MESH_EINVAL;
+	if (tlen > APAGON_MAX_TEXT)
+		return MESH_ETOOBIG;
+	if ((rc = store_get_member(n->st, to_pk, &m)) != MESH_OK)
+		return rc;
+	if (store_is_revoked(n->st, to_pk, NULL) > 0)
+		return MESH_EREVOKED;
+	if ((rc = store_peer_prekey_current(n->st, to_pk, now, &theirs)) != MESH_OK)
+		return rc == MESH_ENOTFOUND ? MESH_ENOPREKEY : rc;
+	if ((rc = store_begin(n->st)) != MESH_OK)
+		return rc;
+	rc = seal_and_store(n, BUNDLE_MSG, to_pk, precedence,
+	    lifetime_code(lifetime ? lifetime : NODE_DEFAULT_LIFETIME), (const uint8_t *)text, tlen,
+	    &theirs, now, &res);
+	if (rc == MESH_OK)
+		rc = put_record(n, res.id, MSG_OUT, OUT_QUEUED, to_pk, precedence, (uint32_t)now, now,
+		    res.expires_at, (const uint8_t *)text, tlen);
+	if (rc == MESH_OK)
+		rc = store_commit(n->st);
+	if (rc != MESH_OK) {
+		store_rollback(n->st);
+		return rc;
+	}
+	if (id)
+		memcpy(id, res.id, APAGON_HASH);
+	return MESH_OK;
+}
+
+/* The receipt for a message we just took in: sealed back to its sender. */
+static int
+send_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[APAGON_SIGN_PK],
+    const struct peer_prekey *used, int64_t now)
+{
+	struct accept_result res;
+	struct peer_prekey theirs;
+	uint8_t body[1 + APAGON_HASH];
+	int len;
+
+	if (store_peer_prekey_current(n->st, sender_pk, now, &theirs) != MESH_OK)
+		theirs = *used;
+	if ((len = receipt_encode(body, sizeof body, (const uint8_t (*)[APAGON_HASH])b->id, 1)) < 0)
+		return len;
+	return seal_and_store(n, BUNDLE_RECEIPT, sender_pk, b->h.precedence, b->h.lifetime, body,
+	    (size_t)len, &theirs, now, &res);
+}
+
+/* A receipt addressed to us: mark our messages delivered and drop their copies. */
+static int
+take_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[APAGON_SIGN_PK],
+    const uint8_t *m, size_t mlen, int64_t now)
+{
+	uint8_t ids[APAGON_RECEIPT_MAX_IDS][APAGON_HASH];
+	struct msg_rec rec;
+	int count, done = 0, rc;
+
+	if ((count = receipt_decode(ids, APAGON_RECEIPT_MAX_IDS, m, mlen)) < 0)
+		return count;
+	for (int i = 0; i < count; i++) {
+		if (store_get_msg(n->st, ids[i], &rec) != MESH_OK || rec.dir != MSG_OUT ||
+		    memcmp(rec.peer_pk, sender_pk, APAGON_SIGN_PK) != 0 || rec.state == OUT_DELIVERED)
+			continue;
+		if ((rc = store_msg_set_state(n->st, ids[i], OUT_DELIVERED, now, NULL)) != MESH_OK)
+			return rc;
+		store_unpin_bundle(n->st, ids[i]);
+		rc = store_purge_bundle(n->st, ids[i]);
+		if (rc != MESH_OK && rc != MESH_ENOTFOUND)
+			return rc;
+		done++;
+	}
+	/* The receipt reached its destination; a tombstone keeps replays out. */
+	rc = store_purge_bundle(n->st, b->id);
+	if (rc != MESH_OK && rc != MESH_ENOTFOUND)
+		return rc;
+	return done;
+}
+
+int
+node_deliver(void *ctx, const struct bundle *b, const uint8_t sender_pk[APAGON_SIGN_PK],
+    int64_t now, struct accept_result *res)
+{
+	struct node *n = ctx;
+	struct own_prekey mine;
+	struct peer_prekey theirs;
+	struct seal_keys k;
+	uint8_t sk[APAGON_DH_SK], *m;
+	size_t mlen = b->body_len - APAGON_TAG;
+	int rc;
+
+	/* Our prekey may be gone (forward secrecy); then nobody can open it any more. */
+	if ((rc = node_own_prekey(n, b->h.recipient_prekey, &mine, sk)) != MESH_OK)
+		return rc == MESH_ENOTFOUND ? MESH_EDECRYPT : rc;
+	if (store_peer_prekey_by_serial8(n->st, sender_pk, b->h.sender_prekey, &theirs) != MESH_OK) {
+		/* The sender's prekey has not reached us yet: try again when it does. */
+		sodium_memzero(sk, sizeof sk);
+		store_meta_set(n->st, "pending_delivery", (const uint8_t *)"1", 1);
+		return MESH_ENOPREKEY;
+	}
+	k.sender_pk = sender_pk;
+	k.recipient_pk = n->pk;
+	k.my_prekey_sk = sk;
+	k.sender_prekey_pk = theirs.pk;
+	k.recipient_prekey_pk = mine.pk;
+	if (!(m = sodium_malloc(mlen + 1))) {
+		sodium_memzero(sk, sizeof sk);
+		return MESH_ENOMEM;
+	}
+	rc = bundle_open(m, b, &k, &n->nk);
+	sodium_memzero(sk, sizeof sk);
+	if (rc == MESH_OK && b->h.type == BUNDLE_MSG) {
+		rc = put_record(n, b->id, MSG_IN, IN_UNREAD, sender_pk, b->h.precedence, b->h.created,
+		    now, res->expires_at, m, mlen);
+		if (rc == MESH_OK)
+			rc = send_receipt(n, b, sender_pk, &theirs, now);
+	} else if (rc == MESH_OK) {
+		rc = take_receipt(n, b, sender_pk, m, mlen, now);
+	}
+	sodium_free(m);         /* wipes the plaintext */
+	return rc;
+}
+
+struct pending {
+	uint8_t (*raw)[APAGON_MAX_BUNDLE];
+	size_t *len;
+	int n, cap;
+	const struct node *node;
+};
+
+static int
+collect_pending(void *ctx, const struct stored_bundle *sb)
+{
+	struct pending *p = ctx;
+	struct msg_rec rec;
+
+	if (sb->own || !bundle_type_sealed(sb->type) ||
+	    memcmp(sb->recipient, p->node->key_id, APAGON_KEYID) != 0)
+		return 0;
+	if (sb->type == BUNDLE_MSG && store_get_msg(p->node->st, sb->id, &rec) == MESH_OK)
+		return 0;
+	if (p->n == p->cap)
+		return 1;       /* the rest waits for the next round */
+	memcpy(p->raw[p->n], sb->raw, sb->raw_len);
+	p->len[p->n++] = sb->raw_len;
+	return 0;
+}
+
+int
+node_retry_pending(struct node *n, int64_t now)
+{
+	struct pending p = { .cap = 64, .node = n };
+	struct accept_result res;
+	struct bundle b;
+	uint8_t flag;
+	size_t flen;
+	int rc, left = 0;
+
+	if (store_meta_get(n->st, "pending_delivery", &flag, 1, &flen) != MESH_OK || flen != 1 ||
+	    flag != '1')
+		return MESH_OK;
+	p.raw = malloc(sizeof *p.raw * (size_t)p.cap);
+	p.len = malloc(sizeof *p.len * (size_t)p.cap);
+	if (!p.raw || !p.len) {
+		rc = MESH_ENOMEM;
+		goto out;
+	}
+	if ((rc = store_each_bundle(n->st, now, collect_pending, &p)) < 0)
+		goto out;
+	left = rc > 0;
+	store_meta_set(n->st, "pending_delivery", (const uint8_t *)"0", 1);
+	for (int i = 0; i < p.n; i++) {
+		uint8_t pk[APAGON_SIGN_PK];
+		struct stored_bundle sb;
+		struct chain ch;
+		int is_auth;
+
+		if (bundle_decode(&b, p.raw[i], p.len[i], &n->nk) != MESH_OK ||
+		    accept_find_sender(&n->ax, &b, pk, &ch, &is_auth) != MESH_OK)
+			continue;
+		if (store_get_bundle(n->st, b.id, &sb) != MESH_OK)
+			continue;
+		memset(&res, 0, sizeof res);
+		memcpy(res.id, b.id, APAGON_HASH);
+		res.expires_at = sb.expires_at;
+		if ((rc = store_savepoint(n->st)) != MESH_OK)
+			goto out;
+		rc = node_deliver(n, &b, pk, now, &res);
+		if (rc == MESH_ESTORE) {
+			store_rollback_to(n->st);
+			goto out;
+		}
+		if (rc < 0 && rc != MESH_ENOPREKEY)
+			store_rollback_to(n->st);
+		else if ((rc = store_release(n->st)) != MESH_OK)
+			goto out;
+	}
+	if (left)
+		store_meta_set(n->st, "pending_delivery", (const uint8_t *)"1", 1);
+	rc = MESH_OK;
+out:
+	free(p.raw);
+	free(p.len);
+	return rc;
+}

@@ -1,0 +1,207 @@
+/*
+ * node/: a member's node on disk, and the network authority's office.
+ *
+ * A node directory holds:
+ *   identity.key   the Ed25519 identity seed, sealed under the passphrase
+ *   apagon.db      the store (mesh/store.h): bundles, members, prekeys, messages
+ * An authority directory holds:
+ *   authority.key  the authority's Ed25519 seed, sealed (Argon2id moderate)
+ *   apagon.db      a store used as the register of issued certificates
+ *
+ * This layer reads the clock and files; everything below it does not. The CLI (tools/)
+ * and, later, the daemon are thin shells around these calls. Functions return 0 or a
+ * negative MESH_E*, NODE_CRYPTO_ERR(CRYPTO_E*) or NODE_SYS_ERR(errno) code;
+ * node_strerror() names all three.
+ */
+#ifndef APAGON_NODE_H
+#define APAGON_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../crypto/crypto.h"
+#include "../mesh/accept.h"
+#include "../mesh/bundle.h"
+#include "../mesh/cert.h"
+#include "../mesh/files.h"
+#include "../mesh/mesh.h"
+#include "../mesh/store.h"
+
+#define NODE_PREKEY_PERIOD   (7 * 86400)    /* rotate prekeys weekly */
+#define NODE_PREKEY_GRACE    (14 * 86400)   /* keep a retired secret this long */
+#define NODE_PREKEY_LIFETIME (NODE_PREKEY_PERIOD + NODE_PREKEY_GRACE)
+#define NODE_DEFAULT_LIFETIME (7 * 86400)   /* messages */
+
+/* Error text for any code this layer returns. */
+const char *node_strerror(int err);
+
+/* CRYPTO_E* and errno codes travel through node/ shifted away from MESH_E*. */
+#define NODE_CRYPTO_ERR(e) ((e) - 100)
+#define NODE_SYS_ERR(e)    (-1000 - (e))
+#define NODE_ENOTENROLLED  (-900)   /* no enrollment file imported yet */
+#define NODE_EWRONGFILE    (-901)   /* a request file where an import was expected */
+#define NODE_ESELF         (-902)   /* sending to ourselves */
+
+/* The current time, Unix seconds. APAGON_FAKE_TIME overrides it for tests. */
+int64_t node_now(void);
+
+/* Read a whole file (at most `max` bytes) into a malloc'd buffer. */
+int node_read_file(const char *path, uint8_t **buf, size_t *len, size_t max);
+/* Write a file atomically (temp file, fsync, rename) with the given mode. */
+int node_write_file(const char *path, const uint8_t *buf, size_t len, int mode);
+
+/* ---------------- a member's node ---------------- */
+
+struct node;
+
+/*
+ * Create a node directory: a fresh identity sealed under `passphrase` (NULL with
+ * strength KEYFILE_NONE) and an empty store remembering `name`. Fails if
+ * the directory already holds an identity
+ * (NODE_SYS_ERR(EEXIST)).
+ */
+int node_init(const char *dir, const char *name, const char *passphrase,
+    enum keyfile_strength strength);
+
+/* Open and unlock a node. *out is NULL on failure (CRYPTO_EPASS: wrong passphrase). */
+int node_open(struct node **out, const char *dir, const char *passphrase);
+/* Close and wipe every secret held in memory. */
+void node_close(struct node *);
+
+struct store *node_store(struct node *);
+/* Identity and enrollment. network is NULL until an enrollment file was imported. */
+const uint8_t *node_pk(const struct node *);
+const char *node_name(const struct node *);
+const struct netkeys *node_netkeys(const struct node *);       /* NULL if not enrolled */
+const char *node_network_name(const struct node *);            /* NULL if not enrolled */
+/* Own certificate chain, or NULL if not enrolled. */
+const struct chain *node_chain(const struct node *);
+
+/* Write the enrollment request for this node. Returns the length or an error. */
+int node_request(struct node *, uint8_t *out, size_t cap);
+
+/*
+ * Housekeeping, run by every verb: rotate the prekey when it is older than
+ * NODE_PREKEY_PERIOD (publishing a PREKEY bundle), delete retired prekey secrets after
+ * NODE_PREKEY_GRACE, expire outbox messages, and garbage-collect expired bundles.
+ */
+int node_maintain(struct node *, int64_t now);
+
+/* One item of an import, reported as it is decided. */
+struct import_item {
+	int index;              /* 1-based position in the file */
+	int reason;             /* MESH_OK or why it was refused */
+	int type;               /* bundle type, or -1 (enrollment: -2) */
+	uint8_t id[APAGON_HASH];
+	const char *what;       /* short description: "message from alice", ... */
+	int key_conflict;       /* a second key now answers to this member's name */
+};
+
+struct import_summary {
+	int accepted, rejected, duplicates;
+	int delivered;          /* messages for us now in the inbox */
+	int receipts;           /* our messages now marked delivered */
+};
+
+/*
+ * Import a file of any kind: an enrollment file (for this node), or a bundle file
+ * (export, revocation). Every bundle goes through the acceptance path; the whole file
+ * is committed at once. fn (may be NULL) sees every item. Returns 0 when everything
+ * was accepted or already held, MESH_E* of the first refusal otherwise (the good
+ * bundles are kept either way), or an error for the file as a whole.
+ */
+int node_import(struct node *, const uint8_t *buf, size_t len, int64_t now,
+    void (*fn)(void *, const struct import_item *), void *ctx, struct import_summary *sum);
+
+/*
+ * Export every live bundle into a bundle file: the node's own certificate and prekey
+ * first, then everything else, highest precedence first. Outbox messages it carries
+ * count as sent once more. *buf is malloc'd.
+ */
+int node_export(struct node *, int64_t now, uint8_t **buf, size_t *len, int *count);
+
+/* Resolve "name" or a hex key ID / key prefix (at least 6 hex digits) to a member.
+ * MESH_EAMBIGUOUS lists candidates through fn (may be NULL). */
+int node_resolve(struct node *, const char *who, uint8_t pk[APAGON_SIGN_PK],
+    void (*fn)(void *, const struct member *), void *ctx);
+
+/* Seal and store a text message. lifetime in seconds (0: default). */
+int node_send(struct node *, const uint8_t to_pk[APAGON_SIGN_PK], int precedence,
+    const char *text, uint32_t lifetime, int64_t now, uint8_t id[APAGON_HASH]);
+
+/* A message as the user sees it; text is decrypted in memory only. */
+struct node_msg {
+	const struct msg_rec *rec;
+	const char *peer_name;          /* from the roster; "?" if unknown */
+	const char *text;               /* NUL-terminated, or NULL if it cannot be read */
+	int verified_sender;            /* signature + chain were checked on acceptance */
+};
+
+/* Each inbox / outbox message, oldest first. Marks inbox messages read. */
+int node_inbox(struct node *, void (*fn)(void *, const struct node_msg *), void *ctx);
+int node_outbox(struct node *, void (*fn)(void *, const struct node_msg *), void *ctx);
+
+/* State of an outbox message in words: "queued", "sent to 2 peers", "delivered",
+ * "expired: lifetime ended before a receipt". buf must hold 96 bytes. */
+const char *node_msg_state(const struct msg_rec *m, char *buf, size_t cap);
+
+/* Each member in the roster, with a revoked flag. */
+struct node_member {
+	const struct member *m;
+	int revoked;
+	int is_me;
+	int has_prekey;
+	int name_shared;        /* another key carries the same name (never silently replaced) */
+};
+int node_roster(struct node *, void (*fn)(void *, const struct node_member *), void *ctx);
+
+/* Safety number between this node and pk. */
+int node_safety_number(struct node *, const uint8_t pk[APAGON_SIGN_PK],
+    char out[APAGON_SAFETY_DIGITS + 1]);
+
+/* Mark a member verified (after comparing safety numbers) or not. */
+int node_set_verified(struct node *, const uint8_t pk[APAGON_SIGN_PK], int verified);
+
+/* Each counter (accepted, rejected.<reason>, ...). */
+int node_counters(struct node *, void (*fn)(void *, const char *, int64_t), void *ctx);
+
+/* Hex helpers: key IDs and bundle IDs as users see them. out must hold 2*len+1. */
+void node_hex(char *out, const uint8_t *in, size_t len);
+
+/* ---------------- the network authority, and enrollers ---------------- */
+
+struct issuer;
+
+/* Create an authority directory for network `name`. */
+int authority_init(const char *dir, const char *name, const char *passphrase,
+    enum keyfile_strength strength);
+
+/*
+ * Open an issuer: either an authority directory (authority.key) or a node directory
+ * whose node holds an enroller certificate. *out is NULL on failure.
+ */
+int issuer_open(struct issuer **out, const char *dir, const char *passphrase);
+void issuer_close(struct issuer *);
+int issuer_is_authority(const struct issuer *);
+const struct network_desc *issuer_network(const struct issuer *);
+
+/*
+ * Issue a certificate for a request and write the enrollment file. An enroller may
+ * only issue members of its own unit (unit NULL means its own); the authority issues
+ * members or enrollers of any unit. days: validity (0: 365).
+ */
+int issuer_enroll(struct issuer *, const uint8_t *req, size_t reqlen, int role,
+    const char *unit, int days, int64_t now, uint8_t *out, size_t cap,
+    struct cert *issued);
+
+/*
+ * Revoke a member: `who` is a request file's key, or NULL with `subject` set. Writes a
+ * bundle file with one REVOKE bundle. *buf is malloc'd.
+ */
+int issuer_revoke(struct issuer *, const uint8_t subject[APAGON_SIGN_PK], const char *reason,
+    int64_t now, uint8_t **buf, size_t *len);
+
+/* Resolve a name or hex ID among the certificates this issuer has issued. */
+int issuer_resolve(struct issuer *, const char *who, uint8_t pk[APAGON_SIGN_PK]);
+
+#endif

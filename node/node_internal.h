@@ -1,0 +1,54 @@
+/* What the files of node/ share about a node; callers outside node/ see node.h only. */
+#ifndef APAGON_NODE_INTERNAL_H
+#define APAGON_NODE_INTERNAL_H
+
+#include "node.h"
+
+#define NODE_KEYFILE   "identity.key"
+#define NODE_STORE     "apagon.db"
+#define NODE_PATH_MAX  4096
+
+/* Allocated with sodium_malloc: guarded, locked, and wiped by sodium_free. */
+struct node {
+	char dir[NODE_PATH_MAX];
+	struct store *st;
+	char name[APAGON_NAME_MAX + 1];
+	uint8_t pk[APAGON_SIGN_PK];
+	uint8_t sk[APAGON_SIGN_SK];
+	uint8_t key_id[APAGON_KEYID];
+	uint8_t local_key[APAGON_KEY];  /* seals local records; derived from the identity */
+	int enrolled;
+	struct enrollment enr;          /* holds the network key: secret */
+	struct netkeys nk;
+	struct accept_ctx ax;
+};
+
+/* Join dir and a file name. */
+int node_path(char *out, size_t cap, const char *dir, const char *file);
+
+/* Unseal own prekey `serial8`, or the current one when serial8 < 0. */
+int node_own_prekey(struct node *n, int serial8, struct own_prekey *p, uint8_t sk[APAGON_DH_SK]);
+
+/* Store a bundle this node built, through the acceptance path, inside the open
+ * transaction. */
+int node_accept_own(struct node *n, const uint8_t *buf, size_t len, int64_t now,
+    struct accept_result *res);
+
+/* The delivery hook for bundles addressed to us (messages.c). */
+int node_deliver(void *ctx, const struct bundle *b, const uint8_t sender_pk[APAGON_SIGN_PK],
+    int64_t now, struct accept_result *res);
+
+/* Accept an enrollment file for this node: verify, seal, publish cert and prekey. */
+int node_enroll(struct node *n, const uint8_t *buf, size_t len, int64_t now);
+
+/* Retry delivery of bundles for us that could not be opened when they arrived. */
+int node_retry_pending(struct node *n, int64_t now);
+
+/* Resolve a name or hex ID among the members of any store (node_resolve's engine). */
+int node_resolve_in(struct store *st, const char *who, uint8_t pk[APAGON_SIGN_PK],
+    void (*fn)(void *, const struct member *), void *ctx);
+
+/* Does `who` look like a hex key ID or key prefix, and does it match pk? */
+int node_hex_matches(const char *who, const uint8_t pk[APAGON_SIGN_PK]);
+
+#endif
