@@ -1,0 +1,668 @@
+/*
+ * The acceptance path against hostile input, end to end through real nodes on real
+ * SQLite files: every refused bundle names its reason and leaves the store untouched.
+ */
+#include "../test.h"
+
+#include "../../node/node_internal.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define T0 1790000000LL         /* a fixed "now": November 2026 */
+
+struct world {
+	char dir[64];
+	struct issuer *auth;
+	struct node *alice, *bob;
+};
+
+static char *
+path_in(const struct world *w, const char *name)
+{
+	static char p[4][256];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(p[i], sizeof p[i], "%s/%s", w->dir, name);
+	return p[i];
+}
+
+/* Enrol a new node `name` through the authority (or another issuer). */
+static struct node *
+enrol(struct world *w, struct issuer *is, const char *name, int role, const char *unit,
+    int days, int64_t now)
+{
+	uint8_t req[APAGON_REQUEST_MAX], file[APAGON_ENROLLMENT_MAX];
+	struct node *n = NULL;
+	int rlen, flen;
+
+	CHECK_EQ(node_init(path_in(w, name), name, NULL, KEYFILE_NONE), 0);
+	CHECK_EQ(node_open(&n, path_in(w, name), NULL), 0);
+	if (!n)
+		return NULL;
+	rlen = node_request(n, req, sizeof req);
+	CHECK(rlen > 0);
+	flen = issuer_enroll(is, req, (size_t)rlen, role, unit, days, now, file, sizeof file, NULL);
+	CHECK(flen > 0);
+	if (flen > 0)
+		CHECK_EQ(node_import(n, file, (size_t)flen, now, NULL, NULL, NULL), 0);
+	return n;
+}
+
+/* from's export into to. */
+static int
+carry(struct node *from, struct node *to, int64_t now)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	CHECK_EQ(node_export(from, now, &buf, &len, NULL), 0);
+	rc = node_import(to, buf, len, now, NULL, NULL, NULL);
+	free(buf);
+	return rc;
+}
+
+static void
+world_up(struct world *w)
+{
+	memset(w, 0, sizeof *w);
+	strcpy(w->dir, "/tmp/apagon-accept-XXXXXX");
+	CHECK(mkdtemp(w->dir) != NULL);
+	CHECK_EQ(authority_init(path_in(w, "admin"), "Test Ministry", NULL, KEYFILE_NONE), 0);
+	CHECK_EQ(issuer_open(&w->auth, path_in(w, "admin"), NULL), 0);
+	w->alice = enrol(w, w->auth, "alice", ROLE_MEMBER, "Interior", 0, T0);
+	w->bob = enrol(w, w->auth, "bob", ROLE_MEMBER, "Interior", 0, T0);
+	CHECK_EQ(carry(w->alice, w->bob, T0), 0);
+	CHECK_EQ(carry(w->bob, w->alice, T0), 0);
+}
+
+static void
+world_down(struct world *w)
+{
+	char cmd[128];
+
+	node_close(w->alice);
+	node_close(w->bob);
+	issuer_close(w->auth);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", w->dir);
+	CHECK_EQ(system(cmd), 0);
+}
+
+/* A copy of a held bundle's wire bytes. */
+static size_t
+raw_of(struct node *n, const uint8_t id[APAGON_HASH], uint8_t *out)
+{
+	struct stored_bundle sb;
+
+	CHECK_EQ(store_get_bundle(node_store(n), id, &sb), 0);
+	memcpy(out, sb.raw, sb.raw_len);
+	return sb.raw_len;
+}
+
+/* A bundle file holding the given records. */
+struct bfile {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static void
+bfile_add(struct bfile *f, const uint8_t *p, size_t len)
+{
+	if (!f->buf) {
+		f->cap = 1 << 16;
+		f->buf = malloc(f->cap);
+		bundlefile_header(f->buf);
+		f->len = APAGON_BUNDLEFILE_HDR;
+	}
+	while (f->len + 2 + len > f->cap)
+		f->buf = realloc(f->buf, f->cap *= 2);
+	f->buf[f->len++] = (uint8_t)(len >> 8);
+	f->buf[f->len++] = (uint8_t)len;
+	memcpy(f->buf + f->len, p, len);
+	f->len += len;
+}
+
+struct reasons {
+	int n;
+	int reason[4096];
+};
+
+static void
+note_item(void *ctx, const struct import_item *it)
+{
+	struct reasons *r = ctx;
+
+	if (it->index - 1 < 4096)
+		r->reason[it->index - 1] = it->reason;
+	if (it->index > r->n)
+		r->n = it->index;
+}
+
+static int64_t
+held_bytes(struct node *n)
+{
+	int64_t total = -1;
+
+	CHECK_EQ(store_usage(node_store(n), NULL, &total, NULL), 0);
+	return total;
+}
+
+/* Import one record into n and return its reason. */
+static int
+import_one(struct node *n, const uint8_t *p, size_t len, int64_t now)
+{
+	struct bfile f = { 0 };
+	struct reasons r = { 0 };
+
+	bfile_add(&f, p, len);
+	node_import(n, f.buf, f.len, now, note_item, &r, NULL);
+	free(f.buf);
+	CHECK_EQ(r.n, 1);
+	return r.reason[0];
+}
+
+static void
+test_every_bit_flip_refused(void)
+{
+	struct world w;
+	uint8_t id[APAGON_HASH], raw[512], bad[512];
+	struct bfile f = { 0 };
+	struct reasons *r = calloc(1, sizeof *r);
+	size_t len;
+	int64_t before;
+
+	world_up(&w);
+	CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_ROUTINE, "Generator 2 is down.", 0, T0, id), 0);
+	len = raw_of(w.alice, id, raw);
+	CHECK_EQ(import_one(w.bob, raw, len, T0), MESH_OK);
+	before = held_bytes(w.bob);
+	for (size_t byte = 0; byte < len; byte++) {
+		for (int bit = 0; bit < 8; bit++) {
+			memcpy(bad, raw, len);
+			bad[byte] ^= (uint8_t)(1 << bit);
+			bfile_add(&f, bad, len);
+		}
+	}
+	node_import(w.bob, f.buf, f.len, T0, note_item, r, NULL);
+	CHECK_EQ(r->n, (int)len * 8);
+	for (int i = 0; i < r->n; i++) {
+		if (i < 8)      /* the hop count is outside the signature: same bundle */
+			CHECK_EQ(r->reason[i], MESH_EDUPLICATE);
+		else if (r->reason[i] == MESH_OK || r->reason[i] == MESH_EDUPLICATE) {
+			fprintf(stderr, "    flip %d (byte %d) gave %s\n", i, i / 8,
+			    mesh_reason_name(r->reason[i]));
+			CHECK(0);
+		}
+	}
+	CHECK_EQ(held_bytes(w.bob), before);
+	free(f.buf);
+	free(r);
+	world_down(&w);
+}
+
+static void
+test_every_truncation_refused(void)
+{
+	struct world w;
+	uint8_t id[APAGON_HASH], raw[512];
+	struct bfile f = { 0 };
+	struct reasons *r = calloc(1, sizeof *r);
+	size_t len;
+	int64_t before;
+
+	world_up(&w);
+	CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_FLASH, "Evacuate floor 3.", 0, T0, id), 0);
+	len = raw_of(w.alice, id, raw);
+	before = held_bytes(w.bob);
+	for (size_t cut = 0; cut < len; cut++)
+		bfile_add(&f, raw, cut);
+	node_import(w.bob, f.buf, f.len, T0, note_item, r, NULL);
+	CHECK_EQ(r->n, (int)len);
+	for (int i = 0; i < r->n; i++) {
+		CHECK(r->reason[i] != MESH_OK && r->reason[i] != MESH_EDUPLICATE);
+		if (i < APAGON_BUNDLE_MIN)
+			CHECK_EQ(r->reason[i], MESH_ESIZE);
+	}
+	CHECK_EQ(held_bytes(w.bob), before);
+	free(f.buf);
+	free(r);
+	world_down(&w);
+}
+
+static void
+test_other_network_refused(void)
+{
+	struct world w, w2;
+	uint8_t id[APAGON_HASH], raw[512];
+	size_t len;
+	int64_t before;
+
+	world_up(&w);
+	world_up(&w2);
+	CHECK_EQ(node_send(w2.alice, node_pk(w2.bob), PREC_ROUTINE, "other network", 0, T0, id), 0);
+	len = raw_of(w2.alice, id, raw);
+	before = held_bytes(w.bob);
+	CHECK_EQ(import_one(w.bob, raw, len, T0), MESH_ENETWORK);
+	/* A whole export from the other network: every bundle refused as foreign. */
+	{
+		uint8_t *buf;
+		size_t blen;
+		struct reasons r = { 0 };
+
+		CHECK_EQ(node_export(w2.alice, T0, &buf, &blen, NULL), 0);
+		CHECK_EQ(node_import(w.bob, buf, blen, T0, note_item, &r, NULL), MESH_ENETWORK);
+		for (int i = 0; i < r.n; i++)
+			CHECK_EQ(r.reason[i], MESH_ENETWORK);
+		free(buf);
+	}
+	CHECK_EQ(held_bytes(w.bob), before);
+	world_down(&w2);
+	world_down(&w);
+}
+
+/* A CERT bundle for `subject` with chain ch, signed by subject_sk, under w's network. */
+static size_t
+cert_bundle(struct world *w, const struct chain *ch, const uint8_t *subject_pk,
+    const uint8_t *subject_sk, uint8_t *out)
+{
+	uint8_t body[APAGON_CHAIN_MAX];
+	struct bundle_hdr h;
+	int blen, n;
+
+	blen = chain_encode(body, sizeof body, ch);
+	CHECK(blen > 0);
+	memset(&h, 0, sizeof h);
+	h.type = BUNDLE_CERT;
+	h.precedence = PREC_IMMEDIATE;
+	crypto_key_id(h.sender, subject_pk);
+	h.created = (uint32_t)T0;
+	h.lifetime = lifetime_code(86400);
+	bundle_hdr_salt(&h);
+	n = bundle_build_clear(out, 1024, &h, body, (size_t)blen, node_netkeys(w->alice), subject_sk);
+	CHECK(n > 0);
+	return (size_t)n;
+}
+
+static void
+fill_cert(struct cert *c, const uint8_t *subject, const uint8_t *issuer, int role,
+    const char *name, const char *unit)
+{
+	memset(c, 0, sizeof *c);
+	c->role = (uint8_t)role;
+	memcpy(c->subject, subject, 32);
+	memcpy(c->issuer, issuer, 32);
+	c->not_before = (uint32_t)T0;
+	c->not_after = (uint32_t)T0 + 86400 * 30;
+	strcpy(c->name, name);
+	strcpy(c->unit, unit);
+}
+
+static void
+test_forged_certificates_refused(void)
+{
+	struct world w;
+	uint8_t fpk[32], fsk[64], raw[1024];
+	struct chain ch;
+	size_t len;
+	int64_t before;
+
+	world_up(&w);
+	before = held_bytes(w.bob);
+	crypto_sign_keygen(fpk, fsk);
+
+	/* An insider (alice) signs a certificate for a made-up minister. */
+	ch.n = 1;
+	fill_cert(&ch.c[0], fpk, node_pk(w.alice), ROLE_MEMBER, "minister", "Interior");
+	cert_sign(&ch.c[0], node_netkeys(w.alice)->network_id, w.alice->sk);
+	len = cert_bundle(&w, &ch, fpk, fsk, raw);
+	CHECK_EQ(import_one(w.bob, raw, len, T0), MESH_ECHAIN);
+
+	/* A certificate that names the authority as issuer but is signed by someone else. */
+	fill_cert(&ch.c[0], fpk, node_netkeys(w.alice)->authority_pk, ROLE_MEMBER, "minister", "Interior");
+	cert_sign(&ch.c[0], node_netkeys(w.alice)->network_id, fsk);
+	len = cert_bundle(&w, &ch, fpk, fsk, raw);
+	CHECK_EQ(import_one(w.bob, raw, len, T0), MESH_ECHAIN);
+
+	/* A member certificate posing as an enroller for another member. */
+	{
+		const struct chain *ac = node_chain(w.alice);
+
+		ch.n = 2;
+		ch.c[0] = ac->c[0];
+		fill_cert(&ch.c[1], fpk, node_pk(w.alice), ROLE_MEMBER, "minister", "Interior");
+		cert_sign(&ch.c[1], node_netkeys(w.alice)->network_id, w.alice->sk);
+		len = cert_bundle(&w, &ch, fpk, fsk, raw);
+		CHECK_EQ(import_one(w.bob, raw, len, T0), MESH_ECHAIN);
+	}
+	/* A certificate name too long for the format is refused at decode. */
+	{
+		uint8_t body[APAGON_CHAIN_MAX];
+		int blen;
+
+		ch.n = 1;
+		fill_cert(&ch.c[0], fpk, fpk, ROLE_MEMBER, "x", "Interior");
+		blen = chain_encode(body, sizeof body, &ch);
+		CHECK(blen > 80);
+		body[3 + 74] = 200;     /* name length byte inside the first certificate */
+		{
+			struct bundle_hdr h;
+			int n;
+
+			memset(&h, 0, sizeof h);
+			h.type = BUNDLE_CERT;
+			crypto_key_id(h.sender, fpk);
+			h.created = (uint32_t)T0;
+			h.lifetime = lifetime_code(3600);
+			bundle_hdr_salt(&h);
+			n = bundle_build_clear(raw, sizeof raw, &h, body, (size_t)blen,
+			    node_netkeys(w.alice), fsk);
+			CHECK_EQ(import_one(w.bob, raw, (size_t)n, T0), MESH_EDECODE);
+		}
+	}
+	CHECK_EQ(held_bytes(w.bob), before);
+	world_down(&w);
+}
+
+static void
+test_enroller_bound_to_unit(void)
+{
+	struct world w;
+	struct node *hr;
+	struct issuer *enr = NULL;
+	uint8_t fpk[32], fsk[64], raw[1024], req[APAGON_REQUEST_MAX], file[APAGON_ENROLLMENT_MAX];
+	struct chain ch;
+	struct node *tmp;
+	size_t len;
+	int rlen;
+
+	world_up(&w);
+	hr = enrol(&w, w.auth, "hr-office", ROLE_ENROLLER, "HR", 0, T0);
+	CHECK_EQ(carry(hr, w.bob, T0), 0);
+	CHECK_EQ(issuer_open(&enr, path_in(&w, "hr-office"), NULL), 0);
+
+	/* Through the tool: an enroller can't issue for another unit, nor an enroller. */
+	CHECK_EQ(node_init(path_in(&w, "eve"), "eve", NULL, KEYFILE_NONE), 0);
+	CHECK_EQ(node_open(&tmp, path_in(&w, "eve"), NULL), 0);
+	rlen = node_request(tmp, req, sizeof req);
+	CHECK_EQ(issuer_enroll(enr, req, (size_t)rlen, ROLE_MEMBER, "Defence", 0, T0, file,
+	    sizeof file, NULL), MESH_ECHAIN);
+	CHECK_EQ(issuer_enroll(enr, req, (size_t)rlen, ROLE_ENROLLER, NULL, 0, T0, file,
+	    sizeof file, NULL), MESH_ECHAIN);
+	CHECK(issuer_enroll(enr, req, (size_t)rlen, ROLE_MEMBER, NULL, 0, T0, file, sizeof file,
+	    NULL) > 0);
+	node_close(tmp);
+
+	/* By hand: a chain where the enroller signed a member of Defence. */
+	crypto_sign_keygen(fpk, fsk);
+	ch = *node_chain(hr);
+	ch.n = 2;
+	fill_cert(&ch.c[1], fpk, node_pk(hr), ROLE_MEMBER, "general", "Defence");
+	cert_sign(&ch.c[1], node_netkeys(w.alice)->network_id, hr->sk);
+	len = cert_bundle(&w, &ch, fpk, fsk, raw);
+	CHECK_EQ(import_one(w.bob, raw, len, T0), MESH_ECHAIN);
+	/* The same chain inside HR is fine. */
+	strcpy(ch.c[1].unit, "HR");
+	cert_sign(&ch.c[1], node_netkeys(w.alice)->network_id, hr->sk);
+	len = cert_bundle(&w, &ch, fpk, fsk, raw);
+	CHECK_EQ(import_one(w.bob, raw, len, T0), MESH_OK);
+	issuer_close(enr);
+	node_close(hr);
+	world_down(&w);
+}
+
+static void
+test_expired_certificate_refused(void)
+{
+	struct world w;
+	struct node *dave;
+	uint8_t *buf;
+	size_t len;
+	struct reasons r = { 0 };
+
+	world_up(&w);
+	dave = enrol(&w, w.auth, "dave", ROLE_MEMBER, "Interior", 1, T0);
+	CHECK_EQ(node_export(dave, T0, &buf, &len, NULL), 0);
+	/* Three days later, beyond the one-hour skew allowance. */
+	CHECK_EQ(node_import(w.bob, buf, len, T0 + 3 * 86400, note_item, &r, NULL), MESH_EEXPIRED);
+	CHECK(r.n >= 1);
+	CHECK_EQ(r.reason[0], MESH_EEXPIRED);
+	free(buf);
+	node_close(dave);
+	world_down(&w);
+}
+
+static void
+test_revoked_sender_refused(void)
+{
+	struct world w;
+	uint8_t id1[APAGON_HASH], id2[APAGON_HASH], raw[512], *rev;
+	size_t len, revlen;
+	int count = 0;
+
+	world_up(&w);
+	CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_ROUTINE, "before", 0, T0, id1), 0);
+	CHECK_EQ(carry(w.alice, w.bob, T0), 0);
+	CHECK_EQ(issuer_revoke(w.auth, node_pk(w.alice), "laptop lost", T0 + 60, &rev, &revlen), 0);
+	CHECK_EQ(node_import(w.bob, rev, revlen, T0 + 60, NULL, NULL, NULL), 0);
+	CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_ROUTINE, "after", 0, T0 + 120, id2), 0);
+	len = raw_of(w.alice, id2, raw);
+	CHECK_EQ(import_one(w.bob, raw, len, T0 + 120), MESH_EREVOKED);
+	/* Nothing stored is lost: the message from before the revocation stays. */
+	{
+		struct msg_rec m;
+
+		CHECK_EQ(store_get_msg(node_store(w.bob), id1, &m), 0);
+		CHECK_EQ(store_get_msg(node_store(w.bob), id2, &m), MESH_ENOTFOUND);
+	}
+	/* And bob will not send to a revoked member. */
+	CHECK_EQ(node_send(w.bob, node_pk(w.alice), PREC_ROUTINE, "x", 0, T0 + 130, id2), MESH_EREVOKED);
+	/* The revocation is idempotent: a replay is a duplicate. */
+	CHECK_EQ(node_import(w.bob, rev, revlen, T0 + 60, NULL, NULL, NULL), 0);
+	(void)count;
+	free(rev);
+	world_down(&w);
+}
+
+static void
+test_replay_is_duplicate(void)
+{
+	struct world w;
+	uint8_t id[APAGON_HASH], raw[512];
+	size_t len;
+	int64_t before;
+
+	world_up(&w);
+	CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_ROUTINE, "once", 0, T0, id), 0);
+	len = raw_of(w.alice, id, raw);
+	CHECK_EQ(import_one(w.bob, raw, len, T0), MESH_OK);
+	before = held_bytes(w.bob);
+	CHECK_EQ(import_one(w.bob, raw, len, T0 + 5), MESH_EDUPLICATE);
+	raw[0] = 7;     /* more hops, same bundle */
+	CHECK_EQ(import_one(w.bob, raw, len, T0 + 5), MESH_EDUPLICATE);
+	CHECK_EQ(held_bytes(w.bob), before);
+	world_down(&w);
+}
+
+static void
+test_prekey_signed_by_wrong_key(void)
+{
+	struct world w;
+	uint8_t body[APAGON_PREKEY_REC], raw[512], msk[64], mpk[32];
+	struct prekey_rec rec;
+	struct bundle_hdr h;
+	int n;
+	int64_t before;
+
+	world_up(&w);
+	before = held_bytes(w.bob);
+	crypto_sign_keygen(mpk, msk);
+	rec.serial = 99;
+	crypto_dh_keygen(rec.pk, msk + 32 /* scratch, overwritten below */);
+	crypto_sign_keygen(mpk, msk);
+	rec.not_after = (uint32_t)T0 + 86400;
+	prekey_encode(body, &rec);
+	memset(&h, 0, sizeof h);
+	h.type = BUNDLE_PREKEY;
+	crypto_key_id(h.sender, node_pk(w.alice));     /* claims to be alice's */
+	h.created = (uint32_t)T0;
+	h.lifetime = lifetime_code(86400);
+	bundle_hdr_salt(&h);
+	n = bundle_build_clear(raw, sizeof raw, &h, body, sizeof body, node_netkeys(w.alice), msk);
+	CHECK(n > 0);
+	CHECK_EQ(import_one(w.bob, raw, (size_t)n, T0), MESH_ESIGNATURE);
+	CHECK_EQ(held_bytes(w.bob), before);
+	{
+		struct peer_prekey pp;
+
+		CHECK_EQ(store_peer_prekey_by_serial8(node_store(w.bob), node_pk(w.alice), 99, &pp),
+		    MESH_ENOTFOUND);
+	}
+	world_down(&w);
+}
+
+static void
+test_oversized_lengths_refused(void)
+{
+	struct world w;
+	uint8_t *big = calloc(1, APAGON_MAX_BUNDLE + 100);
+	struct reasons r = { 0 };
+	uint8_t file[64];
+	int64_t before;
+
+	world_up(&w);
+	before = held_bytes(w.bob);
+	CHECK_EQ(import_one(w.bob, big, APAGON_MAX_BUNDLE + 1, T0), MESH_ESIZE);
+	/* A record length that runs past the end of the file. */
+	bundlefile_header(file);
+	file[5] = 0xff;
+	file[6] = 0xff;
+	memset(file + 7, 0, sizeof file - 7);
+	CHECK_EQ(node_import(w.bob, file, sizeof file, T0, note_item, &r, NULL), MESH_EDECODE);
+	CHECK_EQ(r.n, 1);
+	CHECK_EQ(r.reason[0], MESH_EDECODE);
+	/* Text too long for one bundle is refused before anything is stored. */
+	{
+		char *text = malloc(APAGON_MAX_TEXT + 2);
+		uint8_t id[APAGON_HASH];
+
+		memset(text, 'a', APAGON_MAX_TEXT + 1);
+		text[APAGON_MAX_TEXT + 1] = '\0';
+		CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_ROUTINE, text, 0, T0, id), MESH_ETOOBIG);
+		free(text);
+	}
+	CHECK_EQ(held_bytes(w.bob), before);
+	free(big);
+	world_down(&w);
+}
+
+static void
+test_unknown_sender_refused(void)
+{
+	struct world w;
+	struct node *carol;
+	uint8_t id[APAGON_HASH], raw[512];
+	size_t len;
+
+	world_up(&w);
+	carol = enrol(&w, w.auth, "carol", ROLE_MEMBER, "Interior", 0, T0);
+	CHECK_EQ(carry(w.bob, carol, T0), 0);
+	CHECK_EQ(node_send(carol, node_pk(w.bob), PREC_ROUTINE, "hi", 0, T0, id), 0);
+	len = raw_of(carol, id, raw);
+	/* bob has never seen carol's certificate. */
+	CHECK_EQ(import_one(w.bob, raw, len, T0), MESH_EUNKNOWN);
+	/* Once he has, the same bundle goes in. */
+	CHECK(carry(carol, w.bob, T0) == 0);
+	{
+		struct msg_rec m;
+
+		CHECK_EQ(store_get_msg(node_store(w.bob), id, &m), 0);
+	}
+	node_close(carol);
+	world_down(&w);
+}
+
+static void
+test_forward_secrecy(void)
+{
+	struct world w;
+	uint8_t id[APAGON_HASH], raw[512], idsk[32];
+	struct bundle b;
+	struct own_prekey p;
+	struct peer_prekey ap;
+	struct seal_keys k;
+	uint8_t m[512], sk[32];
+	size_t len;
+	int opened = 0, found = 0;
+
+	world_up(&w);
+	CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_ROUTINE, "secret plan", 0, T0, id), 0);
+	len = raw_of(w.alice, id, raw);
+	CHECK_EQ(import_one(w.bob, raw, len, T0), MESH_OK);
+	CHECK_EQ(bundle_decode(&b, raw, len, node_netkeys(w.bob)), 0);
+	CHECK_EQ(store_peer_prekey_by_serial8(node_store(w.bob), node_pk(w.alice), b.h.sender_prekey,
+	    &ap), 0);
+	memset(&k, 0, sizeof k);
+	k.sender_pk = node_pk(w.alice);
+	k.recipient_pk = node_pk(w.bob);
+	k.sender_prekey_pk = ap.pk;
+	k.my_prekey_sk = sk;
+
+	/* While the prekey lives, it opens. */
+	CHECK_EQ(node_own_prekey(w.bob, b.h.recipient_prekey, &p, sk), 0);
+	k.recipient_prekey_pk = p.pk;
+	CHECK_EQ(bundle_open(m, &b, &k, node_netkeys(w.bob)), 0);
+
+	/* A week later the prekey rotates; after the grace period its secret is deleted. */
+	CHECK_EQ(node_maintain(w.bob, T0 + NODE_PREKEY_PERIOD + 10), 0);
+	CHECK_EQ(node_own_prekey(w.bob, b.h.recipient_prekey, &p, sk), 0);
+	CHECK_EQ(node_maintain(w.bob, T0 + NODE_PREKEY_PERIOD + NODE_PREKEY_GRACE + 20), 0);
+	CHECK_EQ(node_own_prekey(w.bob, b.h.recipient_prekey, &p, sk), MESH_ENOTFOUND);
+
+	/* No secret bob still holds opens it: not his prekeys, not his identity key. */
+	for (int s = 0; s < 256; s++) {
+		if (node_own_prekey(w.bob, s, &p, sk) != MESH_OK)
+			continue;
+		found++;
+		k.recipient_prekey_pk = p.pk;
+		opened += bundle_open(m, &b, &k, node_netkeys(w.bob)) == MESH_OK;
+	}
+	CHECK(found >= 1);
+	CHECK_EQ(crypto_sign_ed25519_sk_to_curve25519(idsk, w.bob->sk), 0);
+	memcpy(sk, idsk, 32);
+	opened += bundle_open(m, &b, &k, node_netkeys(w.bob)) == MESH_OK;
+	CHECK_EQ(opened, 0);
+	sodium_memzero(sk, sizeof sk);
+	sodium_memzero(idsk, sizeof idsk);
+	/* The user's own copy in the inbox stays readable. */
+	{
+		struct msg_rec rec;
+
+		CHECK_EQ(store_get_msg(node_store(w.bob), id, &rec), 0);
+	}
+	world_down(&w);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct test_case cases[] = {
+		TEST(test_every_bit_flip_refused),
+		TEST(test_every_truncation_refused),
+		TEST(test_other_network_refused),
+		TEST(test_forged_certificates_refused),
+		TEST(test_enroller_bound_to_unit),
+		TEST(test_expired_certificate_refused),
+		TEST(test_revoked_sender_refused),
+		TEST(test_replay_is_duplicate),
+		TEST(test_prekey_signed_by_wrong_key),
+		TEST(test_oversized_lengths_refused),
+		TEST(test_unknown_sender_refused),
+		TEST(test_forward_secrecy),
+	};
+
+	return test_main("accept", cases, sizeof cases / sizeof cases[0], argc, argv);
+}
