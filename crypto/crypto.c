@@ -155,16 +155,33 @@ crypto_dh_keygen(uint8_t pk[APAGON_DH_PK], uint8_t sk[APAGON_DH_SK])
 }
 
 int
+crypto_dh_shared(uint8_t shared[APAGON_KEY], const uint8_t my_sk[APAGON_DH_SK],
+    const uint8_t their_pk[APAGON_DH_PK])
+{
+	if (crypto_scalarmult_curve25519(shared, my_sk, their_pk) != 0) {
+		sodium_memzero(shared, APAGON_KEY);
+		return CRYPTO_EWEAKKEY;
+	}
+	return CRYPTO_OK;
+}
+
+void
+crypto_message_key_shared(uint8_t key[APAGON_KEY], const uint8_t shared[APAGON_KEY],
+    const uint8_t *transcript, size_t tlen)
+{
+	crypto_hash_ctx(key, APAGON_KEY, APAGON_CTX_MSG_KEY, transcript, tlen, shared, APAGON_KEY);
+}
+
+int
 crypto_message_key(uint8_t key[APAGON_KEY], const uint8_t my_sk[APAGON_DH_SK],
     const uint8_t their_pk[APAGON_DH_PK], const uint8_t *transcript, size_t tlen)
 {
-	uint8_t shared[crypto_scalarmult_curve25519_BYTES];
+	uint8_t shared[APAGON_KEY];
+	int rc;
 
-	if (crypto_scalarmult_curve25519(shared, my_sk, their_pk) != 0) {
-		sodium_memzero(shared, sizeof shared);
-		return CRYPTO_EWEAKKEY;
-	}
-	crypto_hash_ctx(key, APAGON_KEY, APAGON_CTX_MSG_KEY, transcript, tlen, shared, sizeof shared);
+	if ((rc = crypto_dh_shared(shared, my_sk, their_pk)) != CRYPTO_OK)
+		return rc;
+	crypto_message_key_shared(key, shared, transcript, tlen);
 	sodium_memzero(shared, sizeof shared);
 	return CRYPTO_OK;
 }

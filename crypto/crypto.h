@@ -111,6 +111,16 @@ int crypto_message_key(uint8_t key[APAGON_KEY], const uint8_t my_sk[APAGON_DH_SK
     const uint8_t their_pk[APAGON_DH_PK], const uint8_t *transcript, size_t tlen);
 
 /*
+ * The same in two halves, so a caller that seals many bundles between the same two
+ * prekeys can keep the X25519 result (as secret as the prekeys themselves) in locked
+ * memory and skip the scalar multiplication.
+ */
+int crypto_dh_shared(uint8_t shared[APAGON_KEY], const uint8_t my_sk[APAGON_DH_SK],
+    const uint8_t their_pk[APAGON_DH_PK]);
+void crypto_message_key_shared(uint8_t key[APAGON_KEY], const uint8_t shared[APAGON_KEY],
+    const uint8_t *transcript, size_t tlen);
+
+/*
  * AEAD (ChaCha20-Poly1305, IETF) under a single-use key, so the nonce is the constant
  * zero. c must hold mlen + APAGON_TAG bytes.
  */

@@ -6,6 +6,7 @@
 #include "mesh.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 int64_t
@@ -21,21 +22,54 @@ accept_expiry(uint32_t created, uint32_t life, int64_t now, uint32_t skew)
 	return deadline < residence ? deadline : residence;
 }
 
+static void
+forget_senders(struct accept_ctx *ax)
+{
+	memset(ax->cache, 0, sizeof ax->cache);
+	ax->cache_next = 0;
+}
+
 int
 accept_begin(struct accept_ctx *ax)
 {
+	forget_senders(ax);
+	memset(ax->pending, 0, sizeof ax->pending);
 	return store_begin(ax->st);
+}
+
+int
+accept_flush(struct accept_ctx *ax)
+{
+	char name[48];
+	int rc;
+
+	for (int i = 0; i < (int)(sizeof ax->pending / sizeof ax->pending[0]); i++) {
+		if (!ax->pending[i])
+			continue;
+		if (i == 0)
+			strcpy(name, "accepted");
+		else
+			snprintf(name, sizeof name, "rejected.%s", mesh_reason_name(-i));
+		if ((rc = store_counter_add(ax->st, name, ax->pending[i])) != MESH_OK)
+			return rc;
+		ax->pending[i] = 0;
+	}
+	return MESH_OK;
 }
 
 int
 accept_commit(struct accept_ctx *ax)
 {
-	return store_commit(ax->st);
+	int rc = accept_flush(ax);
+
+	return rc == MESH_OK ? store_commit(ax->st) : rc;
 }
 
 void
 accept_rollback(struct accept_ctx *ax)
 {
+	forget_senders(ax);
+	memset(ax->pending, 0, sizeof ax->pending);
 	store_rollback(ax->st);
 }
 
@@ -88,20 +122,56 @@ try_member(void *ctx, const struct member *m)
 	return 0;
 }
 
+/* A sender whose chain verified earlier in this batch, still inside its validity. */
+static struct accept_sender *
+cached_sender(struct accept_ctx *ax, const uint8_t key_id[APAGON_KEYID], int64_t now)
+{
+	for (int i = 0; i < ACCEPT_CACHE; i++) {
+		struct accept_sender *c = &ax->cache[i];
+
+		if (c->used && memcmp(c->key_id, key_id, APAGON_KEYID) == 0 &&
+		    now >= c->verified_at && now <= c->valid_until)
+			return c;
+	}
+	return NULL;
+}
+
+static void
+remember_sender(struct accept_ctx *ax, const uint8_t pk[APAGON_SIGN_PK], const struct chain *ch,
+    int64_t now)
+{
+	struct accept_sender *c = &ax->cache[ax->cache_next];
+	int64_t until = INT64_MAX;
+
+	ax->cache_next = (ax->cache_next + 1) % ACCEPT_CACHE;
+	for (int i = 0; i < ch->n; i++)
+		if ((int64_t)ch->c[i].not_after + ax->skew < until)
+			until = (int64_t)ch->c[i].not_after + ax->skew;
+	crypto_key_id(c->key_id, pk);
+	memcpy(c->pk, pk, APAGON_SIGN_PK);
+	c->ch = *ch;
+	c->verified_at = now;
+	c->valid_until = until;
+	c->used = 1;
+}
+
 /*
  * Step 4: who signed it? A CERT bundle names its sender in its own body; the authority
  * is known from the network; everyone else must have a certificate in the store.
  * Returns MESH_OK with pk (and ch unless authority), MESH_EUNKNOWN or MESH_ESIGNATURE.
+ * *cached is set when the chain already verified in this batch.
  */
 static int
 sender_and_signature(struct accept_ctx *ax, const struct bundle *b, const union body *u,
-    uint8_t pk[APAGON_SIGN_PK], struct chain *ch, int *is_authority)
+    int64_t now, uint8_t pk[APAGON_SIGN_PK], struct chain *ch, int *is_authority, int *cached)
 {
 	struct keyid_search ks;
+	struct accept_sender *c;
 	uint8_t kid[APAGON_KEYID];
 	int rc;
 
 	*is_authority = 0;
+	*cached = 0;
 	if (b->h.type == BUNDLE_CERT) {
 		const struct cert *leaf = &u->chain.c[u->chain.n - 1];
 
@@ -121,6 +191,12 @@ sender_and_signature(struct accept_ctx *ax, const struct bundle *b, const union 
 		*is_authority = 1;
 		return MESH_OK;
 	}
+	if ((c = cached_sender(ax, b->h.sender, now)) && bundle_verify(b, ax->nk, c->pk) == MESH_OK) {
+		memcpy(pk, c->pk, APAGON_SIGN_PK);
+		*ch = c->ch;
+		*cached = 1;
+		return MESH_OK;
+	}
 	memset(&ks, 0, sizeof ks);
 	ks.b = b;
 	ks.nk = ax->nk;
@@ -135,26 +211,28 @@ sender_and_signature(struct accept_ctx *ax, const struct bundle *b, const union 
 	return MESH_OK;
 }
 
-/* Revoked by the authority, or by the certificate's own issuer. */
+/* Revoked by the authority, or by the certificate's own issuer. One lookup in the
+ * usual case, where nobody has revoked the key at all. */
 static int
-link_revoked(void *ctx, const uint8_t subject[APAGON_SIGN_PK], const uint8_t issuer[APAGON_SIGN_PK])
+link_revoked(struct accept_ctx *ax, const struct cert *c)
 {
-	struct accept_ctx *ax = ctx;
-
-	return store_is_revoked(ax->st, subject, issuer) > 0 ||
-	    store_is_revoked(ax->st, subject, ax->nk->authority_pk) > 0;
+	if (store_is_revoked(ax->st, c->subject, NULL) <= 0)
+		return 0;
+	return store_is_revoked(ax->st, c->subject, c->issuer) > 0 ||
+	    store_is_revoked(ax->st, c->subject, ax->nk->authority_pk) > 0;
 }
 
-/* The effect of a clear bundle, once stored. */
+/* The effect of a clear bundle, once stored. Checks were done before any write. */
 static int
 apply_public(struct accept_ctx *ax, const struct bundle *b, const union body *u,
-    const uint8_t sender_pk[APAGON_SIGN_PK], int is_authority, int64_t now)
+    const uint8_t sender_pk[APAGON_SIGN_PK], int64_t now)
 {
-	struct member m, old;
+	struct member m;
 	int rc;
 
 	switch (b->h.type) {
 	case BUNDLE_CERT:
+		forget_senders(ax);
 		for (int i = 0; i < u->chain.n; i++) {
 			const struct cert *c = &u->chain.c[i];
 			struct chain sub = { .n = i + 1 };
@@ -190,10 +268,7 @@ apply_public(struct accept_ctx *ax, const struct bundle *b, const union body *u,
 		return store_put_peer_prekey(ax->st, &p);
 	}
 	case BUNDLE_REVOKE:
-		/* An enroller may revoke only what it issued; the authority anything. */
-		if (!is_authority && store_get_member(ax->st, u->rev.subject, &old) == MESH_OK &&
-		    memcmp(old.issuer, sender_pk, APAGON_SIGN_PK) != 0)
-			return MESH_ECHAIN;
+		forget_senders(ax);
 		return store_put_revocation(ax->st, u->rev.subject, sender_pk, u->rev.revoked_at,
 		    u->rev.reason);
 	}
@@ -222,7 +297,8 @@ check(struct accept_ctx *ax, struct bundle *b, union body *u, const uint8_t *buf
     int64_t now, struct accept_result *res)
 {
 	struct chain ch;
-	int is_authority, rc;
+	struct member old;
+	int is_authority, cached, rc;
 
 	/* 1 size, 2 decode, 3 network */
 	if (len < APAGON_BUNDLE_MIN || len > APAGON_MAX_BUNDLE)
@@ -235,7 +311,8 @@ check(struct accept_ctx *ax, struct bundle *b, union body *u, const uint8_t *buf
 		return MESH_EDECODE;
 
 	/* 4 signature */
-	if ((rc = sender_and_signature(ax, b, u, res->sender_pk, &ch, &is_authority)) != MESH_OK)
+	rc = sender_and_signature(ax, b, u, now, res->sender_pk, &ch, &is_authority, &cached);
+	if (rc != MESH_OK)
 		return rc;
 
 	/* 5 certificate chain and validity, then the bundle's own lifetime */
@@ -243,12 +320,20 @@ check(struct accept_ctx *ax, struct bundle *b, union body *u, const uint8_t *buf
 		if (b->h.type != BUNDLE_REVOKE)
 			return MESH_ECHAIN;     /* the authority only ever revokes */
 	} else {
-		rc = chain_verify(&ch, ax->nk->network_id, ax->nk->authority_pk, (uint32_t)now,
-		    ax->skew, NULL, NULL);
-		if (rc != MESH_OK)
-			return rc;
-		if (b->h.type == BUNDLE_REVOKE && ch.c[ch.n - 1].role != ROLE_ENROLLER)
-			return MESH_ECHAIN;
+		if (!cached) {
+			rc = chain_verify(&ch, ax->nk->network_id, ax->nk->authority_pk,
+			    (uint32_t)now, ax->skew, NULL, NULL);
+			if (rc != MESH_OK)
+				return rc;
+		}
+		if (b->h.type == BUNDLE_REVOKE) {
+			/* Only an enroller revokes, and only what it issued itself. */
+			if (ch.c[ch.n - 1].role != ROLE_ENROLLER)
+				return MESH_ECHAIN;
+			if (store_get_member(ax->st, u->rev.subject, &old) == MESH_OK &&
+			    memcmp(old.issuer, res->sender_pk, APAGON_SIGN_PK) != 0)
+				return MESH_ECHAIN;
+		}
 	}
 	res->expires_at = accept_expiry(b->h.created, lifetime_seconds(b->h.lifetime), now, ax->skew);
 	if (res->expires_at <= now)
@@ -258,8 +343,10 @@ check(struct accept_ctx *ax, struct bundle *b, union body *u, const uint8_t *buf
 	 * time it claims, because a thief can write any time it likes. */
 	if (!is_authority) {
 		for (int i = 0; i < ch.n; i++)
-			if (link_revoked(ax, ch.c[i].subject, ch.c[i].issuer))
+			if (link_revoked(ax, &ch.c[i]))
 				return MESH_EREVOKED;
+		if (!cached && b->h.type != BUNDLE_CERT)
+			remember_sender(ax, res->sender_pk, &ch, now);
 	}
 	res->for_me = ax->my_pk && bundle_type_sealed(b->h.type) &&
 	    memcmp(res->sender_pk, ax->my_pk, APAGON_SIGN_PK) != 0;
@@ -279,6 +366,13 @@ check(struct accept_ctx *ax, struct bundle *b, union body *u, const uint8_t *buf
 	return MESH_OK;
 }
 
+static void
+count(struct accept_ctx *ax, int reason)
+{
+	if (reason <= 0 && -reason < (int)(sizeof ax->pending / sizeof ax->pending[0]))
+		ax->pending[-reason]++;
+}
+
 int
 accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now,
     struct accept_result *res)
@@ -286,30 +380,31 @@ accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now
 	struct bundle b;
 	union body u;
 	struct stored_bundle sb;
-	int held, rc, is_authority;
+	int held, rc, savepoint;
 
 	memset(res, 0, sizeof *res);
 	res->type = -1;
-	rc = check(ax, &b, &u, buf, len, now, res);
-	if (rc != MESH_OK)
-		goto reject;
-
-	if ((rc = store_savepoint(ax->st)) != MESH_OK)
-		return res->reason = rc;
+	if ((rc = check(ax, &b, &u, buf, len, now, res)) != MESH_OK)
+		goto out;
 
 	/* 7 quota (a bundle already held costs nothing), 8 duplicate */
 	if ((held = store_has_bundle(ax->st, b.id)) < 0) {
 		rc = held;
-		goto undo;
+		goto out;
 	}
-	if (!held && (rc = store_make_room(ax->st, res->sender_pk, b.h.precedence,
-	    res->expires_at, len)) != MESH_OK)
-		goto undo;
 	if (held) {
 		rc = MESH_EDUPLICATE;
-		goto undo;
+		goto out;
 	}
+	if ((rc = store_make_room(ax->st, res->sender_pk, b.h.precedence, res->expires_at,
+	    len)) != MESH_OK)
+		goto out;
 
+	/* A plain relayed bundle is one row; anything with side effects gets a savepoint,
+	 * so a failure part-way leaves nothing behind. */
+	savepoint = !bundle_type_sealed(b.h.type) || res->for_me;
+	if (savepoint && (rc = store_savepoint(ax->st)) != MESH_OK)
+		goto out;
 	memset(&sb, 0, sizeof sb);
 	memcpy(sb.id, b.id, APAGON_HASH);
 	sb.type = b.h.type;
@@ -325,33 +420,23 @@ accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now
 	sb.raw_len = len;
 	if ((rc = store_put_bundle(ax->st, &sb)) != MESH_OK)
 		goto undo;
-
-	is_authority = memcmp(res->sender_pk, ax->nk->authority_pk, APAGON_SIGN_PK) == 0;
-	if ((rc = apply_public(ax, &b, &u, res->sender_pk, is_authority, now)) != MESH_OK)
+	if ((rc = apply_public(ax, &b, &u, res->sender_pk, now)) != MESH_OK)
 		goto undo;
 	if (res->for_me && ax->deliver) {
 		res->local = ax->deliver(ax->deliver_ctx, &b, res->sender_pk, now, res);
-		if (res->local == MESH_ESTORE) {
-			rc = MESH_ESTORE;
+		if (res->local == MESH_ESTORE || res->local == MESH_ENOMEM) {
+			rc = res->local;
 			goto undo;
 		}
 	}
-	if ((rc = store_release(ax->st)) != MESH_OK)
+	if (savepoint && (rc = store_release(ax->st)) != MESH_OK)
 		goto undo;
-	store_counter_add(ax->st, "accepted", 1);
-	return res->reason = MESH_OK;
-
+	goto out;
 undo:
-	store_rollback_to(ax->st);
-	if (rc == MESH_ESTORE || rc == MESH_ENOMEM)
-		return res->reason = rc;
-reject:
-	{
-		char name[48] = "rejected.";
-
-		strncat(name, mesh_reason_name(rc), sizeof name - strlen(name) - 1);
-		store_counter_add(ax->st, name, 1);
-	}
+	if (savepoint)
+		store_rollback_to(ax->st);
+out:
+	count(ax, rc);
 	return res->reason = rc;
 }
 
@@ -360,8 +445,9 @@ accept_find_sender(struct accept_ctx *ax, const struct bundle *b,
     uint8_t pk[APAGON_SIGN_PK], struct chain *ch, int *is_authority)
 {
 	union body u;
+	int cached;
 
 	if (decode_body(b, &u) != MESH_OK)
 		return MESH_EDECODE;
-	return sender_and_signature(ax, b, &u, pk, ch, is_authority);
+	return sender_and_signature(ax, b, &u, INT64_MIN, pk, ch, is_authority, &cached);
 }

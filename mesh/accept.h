@@ -18,6 +18,7 @@
 
 #include "bundle.h"
 #include "cert.h"
+#include "mesh.h"
 #include "store.h"
 
 /* Default clock-skew allowance: one hour (docs/protocol.md, "Time"). */
@@ -34,6 +35,8 @@ struct accept_result;
 typedef int (*deliver_fn)(void *ctx, const struct bundle *b,
     const uint8_t sender_pk[APAGON_SIGN_PK], int64_t now, struct accept_result *res);
 
+#define ACCEPT_CACHE 16
+
 struct accept_ctx {
 	struct store *st;
 	const struct netkeys *nk;
@@ -42,6 +45,18 @@ struct accept_ctx {
 	deliver_fn deliver;
 	void *deliver_ctx;
 	int own;                                /* set while the node stores its own bundles */
+
+	/* Private to accept.c. Senders whose chains verified during this batch (cleared
+	 * by accept_begin and by every CERT or REVOKE), and counters not yet written. */
+	struct accept_sender {
+		uint8_t key_id[APAGON_KEYID];
+		uint8_t pk[APAGON_SIGN_PK];
+		struct chain ch;
+		int64_t verified_at, valid_until;
+		int used;
+	} cache[ACCEPT_CACHE];
+	int cache_next;
+	int64_t pending[MESH_EDUPLICATE * -1 + 1]; /* [0] accepted, [-reason] rejected */
 };
 
 struct accept_result {
@@ -60,6 +75,9 @@ int accept_begin(struct accept_ctx *ax);
 /* Commit: only now are the batch's bundles accepted. MESH_ESTORE if the commit failed,
  * in which case none of them is. */
 int accept_commit(struct accept_ctx *ax);
+/* Write the batch's counters into the open transaction (accept_commit does it too;
+ * callers that commit the store themselves call this first). */
+int accept_flush(struct accept_ctx *ax);
 void accept_rollback(struct accept_ctx *ax);
 
 /*

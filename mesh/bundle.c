@@ -215,7 +215,9 @@ bundle_build_sealed(uint8_t *out, size_t cap, const struct bundle_hdr *h,
 	if ((rc = put_signed_hdr(hdr, h, nk)) != MESH_OK)
 		return rc;
 	transcript(t, hdr, k, nk);
-	if (crypto_message_key(key, k->my_prekey_sk, k->recipient_prekey_pk, t, sizeof t) != 0)
+	if (k->shared)
+		crypto_message_key_shared(key, k->shared, t, sizeof t);
+	else if (crypto_message_key(key, k->my_prekey_sk, k->recipient_prekey_pk, t, sizeof t) != 0)
 		return MESH_ENOPREKEY;
 	crypto_aead_seal(out + APAGON_BUNDLE_HDR, m, mlen, hdr, APAGON_SIGNED_HDR, key);
 	sodium_memzero(key, sizeof key);
@@ -300,7 +302,9 @@ bundle_open(uint8_t *m, const struct bundle *b, const struct seal_keys *k,
 		return MESH_EINVAL;
 	transcript(t, b->signed_hdr, k, nk);
 	/* The recipient computes X25519(recipient prekey secret, sender prekey). */
-	if (crypto_message_key(key, k->my_prekey_sk, k->sender_prekey_pk, t, sizeof t) != 0)
+	if (k->shared)
+		crypto_message_key_shared(key, k->shared, t, sizeof t);
+	else if (crypto_message_key(key, k->my_prekey_sk, k->sender_prekey_pk, t, sizeof t) != 0)
 		return MESH_EDECRYPT;
 	rc = crypto_aead_open(m, b->body, b->body_len, b->signed_hdr, APAGON_SIGNED_HDR, key);
 	sodium_memzero(key, sizeof key);

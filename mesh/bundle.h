@@ -122,6 +122,7 @@ struct seal_keys {
 	const uint8_t *my_prekey_sk;        /* X25519 secret of whoever runs the operation */
 	const uint8_t *sender_prekey_pk;    /* X25519, 32 */
 	const uint8_t *recipient_prekey_pk; /* X25519, 32 */
+	const uint8_t *shared;              /* optional: X25519 of the two prekeys, cached */
 };
 
 /*

@@ -46,6 +46,20 @@ static const char *const migrations[] = {
 	"CREATE INDEX bundles_rank ON bundles(precedence, expires_at);"
 	"CREATE INDEX bundles_sender ON bundles(sender_pk, precedence, expires_at);"
 	"CREATE INDEX bundles_expiry ON bundles(expires_at);"
+	/* Running byte totals per sender, and overall under the empty key, so a quota
+	 * check costs two primary-key lookups instead of a scan of the store. */
+	"CREATE TABLE usage ("
+	"  sender_pk BLOB PRIMARY KEY NOT NULL,"
+	"  bytes INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TRIGGER bundles_usage_insert AFTER INSERT ON bundles BEGIN"
+	"  INSERT INTO usage(sender_pk, bytes) VALUES (NEW.sender_pk, NEW.size)"
+	"    ON CONFLICT(sender_pk) DO UPDATE SET bytes = bytes + excluded.bytes;"
+	"  INSERT INTO usage(sender_pk, bytes) VALUES (X'', NEW.size)"
+	"    ON CONFLICT(sender_pk) DO UPDATE SET bytes = bytes + excluded.bytes;"
+	"END;"
+	"CREATE TRIGGER bundles_usage_delete AFTER DELETE ON bundles BEGIN"
+	"  UPDATE usage SET bytes = bytes - OLD.size WHERE sender_pk IN (OLD.sender_pk, X'');"
+	"END;"
 	"CREATE TABLE tombstones ("
 	"  id BLOB PRIMARY KEY NOT NULL,"
 	"  expires_at INTEGER NOT NULL);"
@@ -188,17 +202,19 @@ static const char *const sql[Q_COUNT] = {
 	[Q_HAS_BUNDLE] =
 	    "SELECT EXISTS (SELECT 1 FROM bundles WHERE id = ?1) "
 	    "OR EXISTS (SELECT 1 FROM tombstones WHERE id = ?1)",
-	[Q_USAGE_TOTAL] = "SELECT COALESCE(SUM(size), 0) FROM bundles",
-	[Q_USAGE_SENDER] = "SELECT COALESCE(SUM(size), 0) FROM bundles WHERE sender_pk = ?1",
+	[Q_USAGE_TOTAL] = "SELECT COALESCE((SELECT bytes FROM usage WHERE sender_pk = X''), 0)",
+	[Q_USAGE_SENDER] = "SELECT COALESCE((SELECT bytes FROM usage WHERE sender_pk = ?1), 0)",
 	[Q_VICTIM_SENDER] =
 	    "SELECT id, size, sender_pk = ?1 FROM bundles WHERE sender_pk = ?1 AND " EVICTABLE,
 	[Q_VICTIM_ANY] =
 	    "SELECT id, size, sender_pk = ?1 FROM bundles WHERE " EVICTABLE,
 	[Q_DELETE_BUNDLE] = "DELETE FROM bundles WHERE id = ?1",
+	/* One statement: a held ID fails the primary key, a tombstoned one inserts nothing. */
 	[Q_PUT_BUNDLE] =
 	    "INSERT INTO bundles(id, type, precedence, sender_pk, recipient, created, "
 	    "stored_at, expires_at, own, pinned, size, raw) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 "
+	    "WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE id = ?1)",
 	[Q_GET_BUNDLE] = "SELECT " BUNDLE_COLS " FROM bundles WHERE id = ?1",
 	[Q_EACH_BUNDLE] =
 	    "SELECT " BUNDLE_COLS " FROM bundles WHERE expires_at > ?1 "
@@ -897,13 +913,16 @@ out:
 	return rc;
 }
 
+static int evict_until(struct store *, const uint8_t[APAGON_SIGN_PK], int, int64_t, int64_t,
+    int64_t, int64_t);
+
 int
 store_make_room(struct store *s, const uint8_t sender_pk[APAGON_SIGN_PK], int precedence,
     int64_t expires_at, size_t size)
 {
-	int64_t total, mine, freed, n = (int64_t)size;
+	int64_t total, mine, n = (int64_t)size;
 	const int64_t qt = s->quota.total_bytes, qs = s->quota.per_sender_bytes;
-	int rc, same;
+	int rc;
 
 	if (sender_pk == NULL || size > INT64_MAX)
 		return MESH_EINVAL;
@@ -914,8 +933,26 @@ store_make_room(struct store *s, const uint8_t sender_pk[APAGON_SIGN_PK], int pr
 	}
 	if ((qt > 0 && n > qt) || (qs > 0 && n > qs))
 		return MESH_EQUOTA;
+	if (qt <= 0 && qs <= 0)
+		return MESH_OK;
 	if ((rc = store_usage(s, sender_pk, &total, &mine)) != MESH_OK)
 		return rc;
+	if ((qs <= 0 || mine + n <= qs) && (qt <= 0 || total + n <= qt))
+		return MESH_OK;
+	/* Evictions stand or fall together: no room means nothing was evicted. */
+	if ((rc = op_begin(s)) != MESH_OK)
+		return rc;
+	rc = evict_until(s, sender_pk, precedence, expires_at, n, total, mine);
+	return op_end(s, rc);
+}
+
+static int
+evict_until(struct store *s, const uint8_t sender_pk[APAGON_SIGN_PK], int precedence,
+    int64_t expires_at, int64_t n, int64_t total, int64_t mine)
+{
+	const int64_t qt = s->quota.total_bytes, qs = s->quota.per_sender_bytes;
+	int64_t freed;
+	int rc, same;
 
 	while (qs > 0 && mine + n > qs) {
 		rc = evict_one(s, Q_VICTIM_SENDER, sender_pk, precedence, expires_at, &freed,
@@ -949,11 +986,6 @@ store_put_bundle(struct store *s, const struct stored_bundle *sb)
 
 	if (sb == NULL || (sb->raw == NULL && sb->raw_len) || sb->raw_len > INT64_MAX)
 		return MESH_EINVAL;
-	rc = store_has_bundle(s, sb->id);
-	if (rc < 0)
-		return rc;
-	if (rc == 1)
-		return MESH_EDUPLICATE;
 	if ((st = acquire(s, Q_PUT_BUNDLE)) == NULL)
 		return MESH_ESTORE;
 	if (bind_blob(st, 1, sb->id, APAGON_HASH) ||
@@ -969,8 +1001,8 @@ store_put_bundle(struct store *s, const struct stored_bundle *sb)
 	    sqlite3_bind_int64(st, 11, (int64_t)sb->raw_len) ||
 	    bind_blob(st, 12, sb->raw, sb->raw_len))
 		rc = fail(s);
-	else
-		rc = run(s, st);
+	else if ((rc = run(s, st)) == MESH_OK && sqlite3_changes(s->db) == 0)
+		rc = MESH_EDUPLICATE;       /* tombstoned: delivered already */
 	release(s, Q_PUT_BUNDLE, st);
 	return rc;
 }

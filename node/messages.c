@@ -63,11 +63,16 @@ seal_and_store(struct node *n, int type, const uint8_t to_pk[APAGON_SIGN_PK], in
 	h.created = (uint32_t)now;
 	h.lifetime = lifetime;
 	bundle_hdr_salt(&h);
+	memset(&k, 0, sizeof k);
 	k.sender_pk = n->pk;
 	k.recipient_pk = to_pk;
 	k.my_prekey_sk = sk;
 	k.sender_prekey_pk = mine.pk;
 	k.recipient_prekey_pk = theirs->pk;
+	if ((rc = node_dh(n, mine.serial, sk, theirs->pk, &k.shared)) != MESH_OK) {
+		sodium_memzero(sk, sizeof sk);
+		return MESH_ENOPREKEY;
+	}
 	if (!(buf = malloc(mlen + APAGON_SEALED_OVERHEAD))) {
 		sodium_memzero(sk, sizeof sk);
 		return MESH_ENOMEM;
@@ -103,7 +108,7 @@ node_send(struct node *n, const uint8_t to_pk[APAGON_SIGN_PK], int precedence,
 		return MESH_EREVOKED;
 	if ((rc = store_peer_prekey_current(n->st, to_pk, now, &theirs)) != MESH_OK)
 		return rc == MESH_ENOTFOUND ? MESH_ENOPREKEY : rc;
-	if ((rc = store_begin(n->st)) != MESH_OK)
+	if ((rc = accept_begin(&n->ax)) != MESH_OK)
 		return rc;
 	rc = seal_and_store(n, BUNDLE_MSG, to_pk, precedence,
 	    lifetime_code(lifetime ? lifetime : NODE_DEFAULT_LIFETIME), (const uint8_t *)text, tlen,
@@ -112,9 +117,9 @@ node_send(struct node *n, const uint8_t to_pk[APAGON_SIGN_PK], int precedence,
 		rc = put_record(n, res.id, MSG_OUT, OUT_QUEUED, to_pk, precedence, (uint32_t)now, now,
 		    res.expires_at, (const uint8_t *)text, tlen);
 	if (rc == MESH_OK)
-		rc = store_commit(n->st);
+		rc = accept_commit(&n->ax);
 	if (rc != MESH_OK) {
-		store_rollback(n->st);
+		accept_rollback(&n->ax);
 		return rc;
 	}
 	if (id)
@@ -191,11 +196,16 @@ node_deliver(void *ctx, const struct bundle *b, const uint8_t sender_pk[APAGON_S
 		store_meta_set(n->st, "pending_delivery", (const uint8_t *)"1", 1);
 		return MESH_ENOPREKEY;
 	}
+	memset(&k, 0, sizeof k);
 	k.sender_pk = sender_pk;
 	k.recipient_pk = n->pk;
 	k.my_prekey_sk = sk;
 	k.sender_prekey_pk = theirs.pk;
 	k.recipient_prekey_pk = mine.pk;
+	if (node_dh(n, mine.serial, sk, theirs.pk, &k.shared) != MESH_OK) {
+		sodium_memzero(sk, sizeof sk);
+		return MESH_EDECRYPT;
+	}
 	if (!(m = sodium_malloc(mlen + 1))) {
 		sodium_memzero(sk, sizeof sk);
 		return MESH_ENOMEM;

@@ -197,6 +197,39 @@ node_own_prekey(struct node *n, int serial8, struct own_prekey *p, uint8_t sk[AP
 	return MESH_OK;
 }
 
+int
+node_dh(struct node *n, uint32_t serial, const uint8_t sk[APAGON_DH_SK],
+    const uint8_t peer[APAGON_DH_PK], const uint8_t **shared)
+{
+	int slot;
+
+	for (int i = 0; i < (int)(sizeof n->dh / sizeof n->dh[0]); i++) {
+		if (n->dh[i].used && n->dh[i].serial == serial &&
+		    memcmp(n->dh[i].peer, peer, APAGON_DH_PK) == 0) {
+			*shared = n->dh[i].shared;
+			return MESH_OK;
+		}
+	}
+	slot = n->dh_next;
+	n->dh_next = (n->dh_next + 1) % (int)(sizeof n->dh / sizeof n->dh[0]);
+	if (crypto_dh_shared(n->dh[slot].shared, sk, peer) != 0) {
+		n->dh[slot].used = 0;
+		return MESH_EDECRYPT;
+	}
+	n->dh[slot].serial = serial;
+	memcpy(n->dh[slot].peer, peer, APAGON_DH_PK);
+	n->dh[slot].used = 1;
+	*shared = n->dh[slot].shared;
+	return MESH_OK;
+}
+
+void
+node_dh_forget(struct node *n)
+{
+	sodium_memzero(n->dh, sizeof n->dh);
+	n->dh_next = 0;
+}
+
 /* Publish a public bundle (CERT, PREKEY) of ours into our own store. */
 static int
 publish(struct node *n, int type, const uint8_t *body, size_t blen, uint32_t lifetime,
@@ -295,7 +328,7 @@ node_maintain(struct node *n, int64_t now)
 	struct own_prekey cur;
 	int rc;
 
-	if ((rc = store_begin(n->st)) != MESH_OK)
+	if ((rc = accept_begin(&n->ax)) != MESH_OK)
 		return rc;
 	if (n->enrolled) {
 		if ((rc = ensure_cert_bundle(n, now)) != MESH_OK)
@@ -311,12 +344,15 @@ node_maintain(struct node *n, int64_t now)
 	if ((rc = store_msg_expire(n->st, now, "lifetime ended before a receipt came back")) != MESH_OK ||
 	    (rc = store_gc(n->st, now, NULL)) != MESH_OK)
 		goto fail;
-	if ((rc = store_commit(n->st)) != MESH_OK)
+	if ((rc = accept_commit(&n->ax)) != MESH_OK) {
+		accept_rollback(&n->ax);
 		return rc;
+	}
 	/* Outside the transaction, so the WAL can be checkpointed over the old secrets. */
+	node_dh_forget(n);
 	return store_delete_old_prekeys(n->st, now - NODE_PREKEY_GRACE, NULL);
 fail:
-	store_rollback(n->st);
+	accept_rollback(&n->ax);
 	return rc;
 }
 

@@ -21,7 +21,23 @@ struct node {
 	struct enrollment enr;          /* holds the network key: secret */
 	struct netkeys nk;
 	struct accept_ctx ax;
+	/* X25519 results between our prekey `serial` and a peer prekey, so a burst of
+	 * bundles between the same two prekeys costs one scalar multiplication. Wiped
+	 * whenever prekeys rotate or are deleted. */
+	struct {
+		uint32_t serial;
+		uint8_t peer[APAGON_DH_PK];
+		uint8_t shared[APAGON_KEY];
+		int used;
+	} dh[8];
+	int dh_next;
 };
+
+/* The shared secret between our prekey (serial, sk) and a peer prekey, from the cache
+ * or computed and cached. MESH_EDECRYPT for a low-order peer key. */
+int node_dh(struct node *n, uint32_t serial, const uint8_t sk[APAGON_DH_SK],
+    const uint8_t peer[APAGON_DH_PK], const uint8_t **shared);
+void node_dh_forget(struct node *n);
 
 /* Join dir and a file name. */
 int node_path(char *out, size_t cap, const char *dir, const char *file);
