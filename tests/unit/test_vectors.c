@@ -164,6 +164,7 @@ build_vectors(void)
 	h.created = 1790003600;
 	h.lifetime = lifetime_code(86400);
 	bundle_hdr_salt(&h);
+	memset(&k, 0, sizeof k);
 	k.sender_pk = a_pk;
 	k.recipient_pk = b_pk;
 	k.my_prekey_sk = a_psk;
