@@ -113,7 +113,10 @@ crypto_keyfile_open(uint8_t *secret, size_t cap, size_t *slen, int *was_clear,
 	if (n == 0 || n > KF_MAX_SECRET || n > cap)
 		return CRYPTO_EFORMAT;
 	if (in[5] == KEYFILE_NONE) {
-		if (inlen != KF_HDR + n)
+		static const uint8_t zero[KF_HDR - 8];
+
+		/* One encoding per key: the unused header bytes must be zero. */
+		if (inlen != KF_HDR + n || memcmp(in + 8, zero, sizeof zero) != 0)
 			return CRYPTO_EFORMAT;
 		memcpy(secret, in + KF_HDR, n);
 		*slen = n;

@@ -17,9 +17,11 @@ name_valid(const char *s, size_t max, int empty_ok)
 
 	if (n > max || (n == 0 && !empty_ok))
 		return 0;
-	/* Printable UTF-8: no C0/C1 controls, no DEL, well-formed sequences. */
+	/* Well-formed UTF-8 as RFC 3629 section 4 defines it (no overlongs, no
+	 * surrogates, nothing above U+10FFFF), and no C0/C1 controls or DEL, so a name
+	 * can neither hide as another nor drive a terminal. */
 	for (size_t i = 0; i < n;) {
-		unsigned c = p[i];
+		unsigned c = p[i], lo = 0x80, hi = 0xbf;
 		size_t k;
 
 		if (c < 0x20 || c == 0x7f)
@@ -36,9 +38,19 @@ name_valid(const char *s, size_t max, int empty_ok)
 			k = 3;
 		else
 			return 0;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+		else if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
 		if (i + k >= n)
 			return 0;
-		for (size_t j = 1; j <= k; j++)
+		if (p[i + 1] < lo || p[i + 1] > hi)
+			return 0;
+		for (size_t j = 2; j <= k; j++)
 			if ((p[i + j] & 0xc0) != 0x80)
 				return 0;
 		if (c == 0xc2 && p[i + 1] < 0xa0)   /* C1 controls U+0080..U+009F */
@@ -64,10 +76,8 @@ cert_tbs(uint8_t *out, size_t cap, const struct cert *c)
 	wire_put_bytes(&w, c->issuer, APAGON_SIGN_PK);
 	wire_put_u32(&w, c->not_before);
 	wire_put_u32(&w, c->not_after);
-	wire_put_u8(&w, (uint8_t)nl);
-	wire_put_bytes(&w, (const uint8_t *)c->name, nl);
-	wire_put_u8(&w, (uint8_t)ul);
-	wire_put_bytes(&w, (const uint8_t *)c->unit, ul);
+	wire_put_str(&w, c->name);
+	wire_put_str(&w, c->unit);
 	return wire_ok(&w) ? (int)w.off : -1;
 }
 
@@ -109,20 +119,6 @@ cert_encode(uint8_t *out, size_t cap, const struct cert *c)
 	return n + APAGON_SIG;
 }
 
-/* A length-prefixed string of up to APAGON_NAME_MAX bytes into a NUL-terminated buffer. */
-static void
-get_name(struct wire *w, char out[APAGON_NAME_MAX + 1])
-{
-	uint8_t n = wire_get_u8(w);
-
-	if (n > APAGON_NAME_MAX) {
-		w->err = 1;
-		n = 0;
-	}
-	wire_get_bytes(w, (uint8_t *)out, n);
-	out[wire_ok(w) ? n : 0] = '\0';
-}
-
 int
 cert_decode(struct cert *c, const uint8_t *buf, size_t len)
 {
@@ -137,8 +133,8 @@ cert_decode(struct cert *c, const uint8_t *buf, size_t len)
 	wire_get_bytes(&w, c->issuer, APAGON_SIGN_PK);
 	c->not_before = wire_get_u32(&w);
 	c->not_after = wire_get_u32(&w);
-	get_name(&w, c->name);
-	get_name(&w, c->unit);
+	wire_get_str(&w, c->name, APAGON_NAME_MAX);
+	wire_get_str(&w, c->unit, APAGON_NAME_MAX);
 	wire_get_bytes(&w, c->sig, APAGON_SIG);
 	if (!wire_ok(&w) || wire_left(&w) != 0)
 		return MESH_EDECODE;
@@ -282,8 +278,7 @@ revocation_encode(uint8_t *out, size_t cap, const struct revocation *r)
 	wire_writer(&w, out, cap);
 	wire_put_bytes(&w, r->subject, APAGON_SIGN_PK);
 	wire_put_u32(&w, r->revoked_at);
-	wire_put_u8(&w, (uint8_t)n);
-	wire_put_bytes(&w, (const uint8_t *)r->reason, n);
+	wire_put_str(&w, r->reason);
 	return wire_ok(&w) ? (int)w.off : MESH_EINVAL;
 }
 
@@ -296,7 +291,7 @@ revocation_decode(struct revocation *r, const uint8_t *buf, size_t len)
 	wire_reader(&w, buf, len);
 	wire_get_bytes(&w, r->subject, APAGON_SIGN_PK);
 	r->revoked_at = wire_get_u32(&w);
-	get_name(&w, r->reason);
+	wire_get_str(&w, r->reason, APAGON_NAME_MAX);
 	if (!wire_ok(&w) || wire_left(&w) != 0 || !name_valid(r->reason, APAGON_NAME_MAX, 1))
 		return MESH_EDECODE;
 	return MESH_OK;

@@ -39,26 +39,6 @@ get_magic(struct wire *w, const char magic[4])
 	return wire_ok(w) && memcmp(m, magic, 4) == 0 && wire_get_u8(w) == FILE_VERSION;
 }
 
-static void
-put_name(struct wire *w, const char *s)
-{
-	size_t n = strlen(s);
-
-	wire_put_u8(w, (uint8_t)n);
-	wire_put_bytes(w, (const uint8_t *)s, n);
-}
-
-static void
-get_name(struct wire *w, char out[APAGON_NAME_MAX + 1])
-{
-	uint8_t n = wire_get_u8(w);
-
-	if (n > APAGON_NAME_MAX)
-		w->err = 1;
-	wire_get_bytes(w, (uint8_t *)out, wire_ok(w) ? n : 0);
-	out[wire_ok(w) ? n : 0] = '\0';
-}
-
 int
 request_encode(uint8_t *out, size_t cap, struct enroll_request *r,
     const uint8_t sk[APAGON_SIGN_SK])
@@ -71,7 +51,7 @@ request_encode(uint8_t *out, size_t cap, struct enroll_request *r,
 	wire_writer(&w, out, cap);
 	put_magic(&w, magic_request);
 	wire_put_bytes(&w, r->pk, APAGON_SIGN_PK);
-	put_name(&w, r->name);
+	wire_put_str(&w, r->name);
 	if (!wire_ok(&w))
 		return MESH_EINVAL;
 	body = w.off;
@@ -91,7 +71,7 @@ request_decode(struct enroll_request *r, const uint8_t *buf, size_t len)
 	if (!get_magic(&w, magic_request))
 		return MESH_EDECODE;
 	wire_get_bytes(&w, r->pk, APAGON_SIGN_PK);
-	get_name(&w, r->name);
+	wire_get_str(&w, r->name, APAGON_NAME_MAX);
 	body = w.off;
 	wire_get_bytes(&w, r->sig, APAGON_SIG);
 	if (!wire_ok(&w) || wire_left(&w) != 0 || !name_valid(r->name, APAGON_NAME_MAX, 0))
@@ -111,7 +91,7 @@ enrollment_encode(uint8_t *out, size_t cap, const struct enrollment *e)
 		return MESH_EINVAL;
 	wire_writer(&w, out, cap);
 	put_magic(&w, magic_enroll);
-	put_name(&w, e->net.name);
+	wire_put_str(&w, e->net.name);
 	wire_put_bytes(&w, e->net.authority_pk, APAGON_SIGN_PK);
 	wire_put_bytes(&w, e->net.network_key, APAGON_KEY);
 	if (!wire_ok(&w))
@@ -131,7 +111,7 @@ enrollment_decode(struct enrollment *e, const uint8_t *buf, size_t len)
 	wire_reader(&w, buf, len);
 	if (!get_magic(&w, magic_enroll))
 		return MESH_EDECODE;
-	get_name(&w, e->net.name);
+	wire_get_str(&w, e->net.name, APAGON_NAME_MAX);
 	wire_get_bytes(&w, e->net.authority_pk, APAGON_SIGN_PK);
 	wire_get_bytes(&w, e->net.network_key, APAGON_KEY);
 	if (!wire_ok(&w) || !name_valid(e->net.name, APAGON_NAME_MAX, 0))

@@ -117,3 +117,37 @@ wire_put_bytes(struct wire *w, const uint8_t *src, size_t n)
 	if (p && n)
 		memcpy(p, src, n);
 }
+
+void
+wire_get_str(struct wire *w, char *out, size_t max)
+{
+	uint8_t n = wire_get_u8(w);
+	const uint8_t *p;
+
+	out[0] = '\0';
+	if (n > max) {
+		w->err = 1;
+		return;
+	}
+	if (!(p = take(w, n)))
+		return;
+	if (memchr(p, 0, n)) {
+		w->err = 1;
+		return;
+	}
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+void
+wire_put_str(struct wire *w, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > 255) {
+		w->err = 1;
+		return;
+	}
+	wire_put_u8(w, (uint8_t)n);
+	wire_put_bytes(w, (const uint8_t *)s, n);
+}

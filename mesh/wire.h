@@ -37,6 +37,14 @@ void     wire_get_bytes(struct wire *, uint8_t *dst, size_t n);
 /* Borrow a pointer to the next n bytes, or NULL on overrun. */
 const uint8_t *wire_get_ref(struct wire *, size_t n);
 
+/*
+ * A string: one length byte, then that many bytes, at most `max` and never a NUL
+ * (so each name has one encoding). out receives it NUL-terminated; on any error
+ * the cursor fails and out is "".
+ */
+void     wire_get_str(struct wire *, char *out, size_t max);
+void     wire_put_str(struct wire *, const char *s);
+
 void wire_put_u8(struct wire *, uint8_t);
 void wire_put_u16(struct wire *, uint16_t);
 void wire_put_u32(struct wire *, uint32_t);

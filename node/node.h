@@ -115,10 +115,13 @@ int node_import(struct node *, const uint8_t *buf, size_t len, int64_t now,
 
 /*
  * Export every live bundle into a bundle file: the node's own certificate and prekey
- * first, then everything else, highest precedence first. Outbox messages it carries
- * count as sent once more. *buf is malloc'd.
+ * first, then everything else, highest precedence first. With `path`, the file is
+ * written there (mode 0600, atomically) before anything is marked; outbox messages
+ * it carries then count as handed on once more. *buf is malloc'd (may be NULL if the
+ * caller does not want it).
  */
-int node_export(struct node *, int64_t now, uint8_t **buf, size_t *len, int *count);
+int node_export(struct node *, int64_t now, const char *path, uint8_t **buf, size_t *len,
+    int *count);
 
 /* Resolve "name" or a hex key ID / key prefix (at least 6 hex digits) to a member.
  * MESH_EAMBIGUOUS lists candidates through fn (may be NULL). */
@@ -134,15 +137,17 @@ struct node_msg {
 	const struct msg_rec *rec;
 	const char *peer_name;          /* from the roster; "?" if unknown */
 	const char *text;               /* NUL-terminated, or NULL if it cannot be read */
-	int verified_sender;            /* signature + chain were checked on acceptance */
+	int key_verified;               /* the user compared safety numbers with the peer */
 };
+/* Every message in the inbox passed the acceptance path: its signature and the
+ * sender's certificate chain were checked before it was stored. */
 
 /* Each inbox / outbox message, oldest first. Marks inbox messages read. */
 int node_inbox(struct node *, void (*fn)(void *, const struct node_msg *), void *ctx);
 int node_outbox(struct node *, void (*fn)(void *, const struct node_msg *), void *ctx);
 
-/* State of an outbox message in words: "queued", "sent to 2 peers", "delivered",
- * "expired: lifetime ended before a receipt". buf must hold 96 bytes. */
+/* State of a message in words: "queued", "exported", "exported 2 times", "delivered",
+ * "expired: <reason>"; inbox: "unread", "read". buf should hold 96 bytes. */
 const char *node_msg_state(const struct msg_rec *m, char *buf, size_t cap);
 
 /* Each member in the roster, with a revoked flag. */
@@ -186,9 +191,11 @@ int issuer_is_authority(const struct issuer *);
 const struct network_desc *issuer_network(const struct issuer *);
 
 /*
- * Issue a certificate for a request and write the enrollment file. An enroller may
- * only issue members of its own unit (unit NULL means its own); the authority issues
- * members or enrollers of any unit. days: validity (0: 365).
+ * Issue a certificate for a request and encode the enrollment file into out. An
+ * enroller may only issue members of its own unit (unit NULL means its own); the
+ * authority issues members or enrollers of any unit. days: validity, 1..3650 (0: 365).
+ * Returns the file's length, or MESH_EINVAL (bad days/unit), MESH_ECHAIN (outside
+ * the enroller's powers), MESH_EREVOKED (the key was revoked), a decode error.
  */
 int issuer_enroll(struct issuer *, const uint8_t *req, size_t reqlen, int role,
     const char *unit, int days, int64_t now, uint8_t *out, size_t cap,

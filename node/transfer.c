@@ -248,13 +248,16 @@ export_one(void *ctx, const struct stored_bundle *sb)
 }
 
 int
-node_export(struct node *n, int64_t now, uint8_t **buf, size_t *len, int *count)
+node_export(struct node *n, int64_t now, const char *path, uint8_t **buf, size_t *len,
+    int *count)
 {
 	struct exporter x;
 	int rc;
 
-	*buf = NULL;
-	*len = 0;
+	if (buf)
+		*buf = NULL;
+	if (len)
+		*len = 0;
 	if (count)
 		*count = 0;
 	if (!n->enrolled)
@@ -272,6 +275,9 @@ node_export(struct node *n, int64_t now, uint8_t **buf, size_t *len, int *count)
 			goto fail;
 		}
 	}
+	/* Only a file that is on disk counts as a hand-off. */
+	if (path && (rc = node_write_file(path, x.buf, x.len, 0600)) != 0)
+		goto fail;
 	if ((rc = store_begin(n->st)) != MESH_OK)
 		goto fail;
 	for (int i = 0; i < x.nsent; i++) {
@@ -286,8 +292,12 @@ node_export(struct node *n, int64_t now, uint8_t **buf, size_t *len, int *count)
 		goto fail;
 	}
 	free(x.sent);
-	*buf = x.buf;
-	*len = x.len;
+	if (len)
+		*len = x.len;
+	if (buf)
+		*buf = x.buf;
+	else
+		free(x.buf);
 	if (count)
 		*count = x.count;
 	return MESH_OK;

@@ -61,8 +61,12 @@ show_msg(void *ctx, const struct msg_rec *rec)
 
 	memset(&nm, 0, sizeof nm);
 	nm.rec = rec;
-	nm.peer_name = store_get_member(mw->n->st, rec->peer_pk, &m) == MESH_OK ? m.name : "?";
-	nm.verified_sender = 1;
+	if (store_get_member(mw->n->st, rec->peer_pk, &m) == MESH_OK) {
+		nm.peer_name = m.name;
+		nm.key_verified = m.verified;
+	} else {
+		nm.peer_name = "?";
+	}
 	if (rec->sealed_len >= APAGON_LOCAL_OVERHEAD &&
 	    (text = sodium_malloc(rec->sealed_len - APAGON_LOCAL_OVERHEAD + 1)) != NULL) {
 		if (crypto_local_open((uint8_t *)text, rec->sealed_text, rec->sealed_len,

@@ -506,14 +506,12 @@ cmd_export(struct cli *c, int argc, char **argv)
 		return rc;
 	if ((rc = cli_need_enrolled(c, n, dir)) != CLI_OK)
 		goto out;
-	if ((rc = node_export(n, node_now(), &buf, &len, &count)) != 0) {
-		rc = cli_err(c, "export: cannot collect the bundles: %s. Check the node in %s",
-		    node_strerror(rc), dir);
+	/* Exports carry the network's traffic: node_export writes them mode 0600. */
+	if ((rc = node_export(n, node_now(), out, &buf, &len, &count)) != 0) {
+		rc = cli_err(c, "export: cannot write %s: %s. Check that its directory exists and "
+		    "is writable, and the node in %s", out, node_strerror(rc), dir);
 		goto out;
 	}
-	/* Exports carry the network's traffic: readable by this user only. */
-	if ((rc = cli_write(c, out, buf, len, 0600)) != CLI_OK)
-		goto out;
 	if (c->json) {
 		struct json j;
 

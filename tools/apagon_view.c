@@ -34,7 +34,8 @@ on_inbox(void *ctx, const struct node_msg *m)
 		json_int(&l->j, "created", r->created);
 		json_int(&l->j, "received", r->local_time);
 		json_int(&l->j, "expires", r->expires_at);
-		json_bool(&l->j, "verified", m->verified_sender);
+		json_bool(&l->j, "signature_checked", 1);
+		json_bool(&l->j, "key_verified", m->key_verified);
 		json_bool(&l->j, "new", r->state == IN_UNREAD);
 		json_str(&l->j, "text", m->text);
 		json_end(&l->j);
@@ -42,8 +43,9 @@ on_inbox(void *ctx, const struct node_msg *m)
 	}
 	if (l->count > 1)
 		putchar('\n');
-	printf("%s from %s (%s), %s, written %s%s\n", cli_prec_upper(r->precedence),
-	    m->peer_name, kid, m->verified_sender ? "verified" : "NOT VERIFIED",
+	printf("%s from %s (%s), signature checked, %s, written %s%s\n",
+	    cli_prec_upper(r->precedence), m->peer_name, kid,
+	    m->key_verified ? "key verified in person" : "key not yet compared in person",
 	    cli_time(r->created, when, sizeof when), r->state == IN_UNREAD ? ", new" : "");
 	if (m->text)
 		cli_print_text(stdout, m->text, 4);

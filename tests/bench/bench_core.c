@@ -181,7 +181,7 @@ carry(struct node *from, struct node *to)
 {
 	uint8_t *buf;
 	size_t len;
-	int rc = node_export(from, T0, &buf, &len, NULL);
+	int rc = node_export(from, T0, NULL, &buf, &len, NULL);
 
 	if (rc == 0)
 		rc = node_import(to, buf, len, T0, NULL, NULL, NULL);

@@ -257,7 +257,9 @@ admin enroll --request "$T/carl.req" --out "$T/carl.enr"
 run --dir "$T/carl" import "$T/carl.enr"
 run --dir "$T/carl" export --out "$T/carl.apg"
 size=$(wc -c <"$T/carl.apg")
-printf '\377' | dd of="$T/carl.apg" bs=1 seek=$((size - 3)) conv=notrunc 2>/dev/null
+# Flip one bit (a fixed value would leave the file alone when the byte already had it).
+byte=$(od -An -tu1 -j $((size - 3)) -N1 "$T/carl.apg" | tr -d ' ')
+printf "\\$(printf %03o $((byte ^ 1)))" | dd of="$T/carl.apg" bs=1 seek=$((size - 3)) conv=notrunc 2>/dev/null
 alice import "$T/carl.apg"
 check tampered_exit_1 rc_is 1
 check tampered_refused_line sh -c "grep -qE '^refused #2 ' '$T/out'"

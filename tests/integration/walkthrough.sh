@@ -133,14 +133,14 @@ bob import "$T/alice1.apg"
 check bob_imports_alice rc_is 0
 check bob_import_new_message out_has "1 new message"
 bob inbox
-check inbox_from_alice_verified sh -c "grep -qE '^FLASH from alice \([0-9a-f]{12}\), verified' '$T/out'"
+check inbox_from_alice_verified sh -c "grep -qE '^FLASH from alice \([0-9a-f]{12}\), signature checked' '$T/out'"
 # shellcheck disable=SC2016 # $1 and $2 belong to the inner sh
 check inbox_exact_text sh -c 'grep -qxF -- "    $1" "$2"' sh "$MSG" "$T/out"
 bob --json inbox
 check inbox_json_valid json_ok
 check inbox_json_text out_has "\"text\":\"$MSG_JSON\""
 check inbox_json_from out_has '"from":"alice"'
-check inbox_json_verified out_has '"verified":true'
+check inbox_json_verified out_has '"signature_checked":true'
 check inbox_json_flash out_has '"precedence":"flash"'
 check inbox_json_id out_has "\"id\":\"$MSG_ID\""
 

@@ -60,7 +60,7 @@ carry(struct node *from, struct node *to, int64_t now)
 	size_t len;
 	int rc;
 
-	CHECK_EQ(node_export(from, now, &buf, &len, NULL), 0);
+	CHECK_EQ(node_export(from, now, NULL, &buf, &len, NULL), 0);
 	rc = node_import(to, buf, len, now, NULL, NULL, NULL);
 	free(buf);
 	return rc;
@@ -253,7 +253,7 @@ test_other_network_refused(void)
 		size_t blen;
 		struct reasons r = { 0 };
 
-		CHECK_EQ(node_export(w2.alice, T0, &buf, &blen, NULL), 0);
+		CHECK_EQ(node_export(w2.alice, T0, NULL, &buf, &blen, NULL), 0);
 		CHECK_EQ(node_import(w.bob, buf, blen, T0, note_item, &r, NULL), MESH_ENETWORK);
 		for (int i = 0; i < r.n; i++)
 			CHECK_EQ(r.reason[i], MESH_ENETWORK);
@@ -425,7 +425,7 @@ test_expired_certificate_refused(void)
 
 	world_up(&w);
 	dave = enrol(&w, w.auth, "dave", ROLE_MEMBER, "Interior", 1, T0);
-	CHECK_EQ(node_export(dave, T0, &buf, &len, NULL), 0);
+	CHECK_EQ(node_export(dave, T0, NULL, &buf, &len, NULL), 0);
 	/* Three days later, beyond the one-hour skew allowance. */
 	CHECK_EQ(node_import(w.bob, buf, len, T0 + 3 * 86400, note_item, &r, NULL), MESH_EEXPIRED);
 	CHECK(r.n >= 1);

@@ -77,6 +77,8 @@ test_keyfile_clear(void)
 	CHECK_EQ(crypto_keyfile_open(out, sizeof out, &slen, &clear, file, flen - 1, NULL),
 	    CRYPTO_EFORMAT);
 	CHECK_EQ(crypto_keyfile_open(out, sizeof out, &slen, &clear, file, 10, NULL), CRYPTO_EFORMAT);
+	file[20] = 1;   /* an unused header byte */
+	CHECK_EQ(crypto_keyfile_open(out, sizeof out, &slen, &clear, file, flen, NULL), CRYPTO_EFORMAT);
 }
 
 static void
