@@ -217,6 +217,10 @@ node_deliver(void *ctx, const struct bundle *b, const uint8_t sender_pk[APAGON_S
 		    now, res->expires_at, m, mlen);
 		if (rc == MESH_OK)
 			rc = send_receipt(n, b, sender_pk, &theirs, now);
+		/* Delivered: the bundle has no one left to reach. A tombstone keeps
+		 * replays out until it would have expired. */
+		if (rc == MESH_OK)
+			rc = store_purge_bundle(n->st, b->id);
 	} else if (rc == MESH_OK) {
 		rc = take_receipt(n, b, sender_pk, m, mlen, now);
 	}

@@ -130,6 +130,7 @@ node_open(struct node **out, const char *dir, const char *passphrase)
 	if ((rc = store_meta_get(n->st, "name", (uint8_t *)n->name, APAGON_NAME_MAX, &nlen)) != 0)
 		goto fail;
 	n->name[nlen] = '\0';
+	store_set_quota(n->st, &(struct store_quota){ NODE_QUOTA_TOTAL, NODE_QUOTA_SENDER });
 	n->ax.st = n->st;
 	n->ax.skew = APAGON_DEFAULT_SKEW;
 	n->ax.my_pk = n->pk;

@@ -31,6 +31,10 @@
 #define NODE_PREKEY_GRACE    (14 * 86400)   /* keep a retired secret this long */
 #define NODE_PREKEY_LIFETIME (NODE_PREKEY_PERIOD + NODE_PREKEY_GRACE)
 #define NODE_DEFAULT_LIFETIME (7 * 86400)   /* messages */
+/* Store quotas (mesh/store.h): room for a week of heavy traffic on a small board,
+ * and no single member may take more than a sixteenth of it. */
+#define NODE_QUOTA_TOTAL     (256LL << 20)
+#define NODE_QUOTA_SENDER    (16LL << 20)
 
 /* Error text for any code this layer returns. */
 const char *node_strerror(int err);

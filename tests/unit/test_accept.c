@@ -646,6 +646,120 @@ test_forward_secrecy(void)
 	world_down(&w);
 }
 
+
+static void
+test_quota_by_precedence(void)
+{
+	struct world w;
+	uint8_t id[APAGON_HASH], raw[8][512], flash[512];
+	size_t len[8], flen;
+	struct store_quota q;
+	int64_t used;
+
+	world_up(&w);
+	for (int i = 0; i < 8; i++) {
+		CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_ROUTINE, "routine traffic", 0, T0 + i, id), 0);
+		len[i] = raw_of(w.alice, id, raw[i]);
+	}
+	CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_FLASH, "flash traffic", 0, T0, id), 0);
+	flen = raw_of(w.alice, id, flash);
+	/* carol relays for bob; her store is tight: room for what she holds plus two. */
+	{
+		struct node *carol = enrol(&w, w.auth, "carol", ROLE_MEMBER, "Interior", 0, T0);
+
+		CHECK_EQ(carry(w.alice, carol, T0), 0);   /* alice's cert, prekey and 9 messages */
+		CHECK_EQ(store_usage(node_store(carol), NULL, &used, NULL), 0);
+		/* Empty the messages out by expiry, keep the certificates. */
+		CHECK_EQ(node_maintain(carol, T0 + 8 * 86400), 0);
+		CHECK_EQ(store_usage(node_store(carol), NULL, &used, NULL), 0);
+		q.total_bytes = used + (int64_t)len[0] + (int64_t)len[1];
+		q.per_sender_bytes = 0;
+		store_set_quota(node_store(carol), &q);
+		CHECK_EQ(import_one(carol, raw[0], len[0], T0), MESH_OK);
+		CHECK_EQ(import_one(carol, raw[1], len[1], T0), MESH_OK);
+		/* Full: another ROUTINE finds nothing below it to evict. */
+		CHECK_EQ(import_one(carol, raw[2], len[2], T0), MESH_EQUOTA);
+		/* A FLASH evicts the ROUTINE bundle that expires soonest. */
+		CHECK_EQ(import_one(carol, flash, flen, T0), MESH_OK);
+		{
+			struct bundle b0, b1;
+
+			CHECK_EQ(bundle_decode(&b0, raw[0], len[0], node_netkeys(carol)), 0);
+			CHECK_EQ(bundle_decode(&b1, raw[1], len[1], node_netkeys(carol)), 0);
+			CHECK_EQ(store_has_bundle(node_store(carol), b0.id), 0);   /* created first */
+			CHECK_EQ(store_has_bundle(node_store(carol), b1.id), 1);
+		}
+		/* The refusal was counted under its own name. */
+		{
+			struct reasons r = { 0 };
+			struct bfile f = { 0 };
+
+			bfile_add(&f, raw[3], len[3]);
+			CHECK_EQ(node_import(carol, f.buf, f.len, T0, note_item, &r, NULL), MESH_EQUOTA);
+			free(f.buf);
+		}
+		node_close(carol);
+	}
+	/* alice's own undelivered messages are pinned: a tiny quota never evicts them. */
+	q.total_bytes = 1;
+	q.per_sender_bytes = 1;
+	store_set_quota(node_store(w.alice), &q);
+	CHECK_EQ(store_begin(node_store(w.alice)), 0);
+	CHECK_EQ(store_make_room(node_store(w.alice), node_pk(w.alice), PREC_FLASH, T0 + 99999999, 10),
+	    MESH_EQUOTA);
+	store_rollback(node_store(w.alice));
+	{
+		struct msg_rec m;
+
+		CHECK_EQ(store_get_msg(node_store(w.alice), id, &m), 0);
+		CHECK_EQ(store_has_bundle(node_store(w.alice), id), 1);
+	}
+	world_down(&w);
+}
+
+static void
+test_clock_skew(void)
+{
+	const uint32_t day = 86400, skew = APAGON_DEFAULT_SKEW;
+
+	/* Sender's clock right, bundle two hours in transit: the sender's deadline
+	 * (plus the allowance) comes before a full lifetime from arrival. */
+	CHECK_EQ(accept_expiry((uint32_t)T0, day, T0 + 7200, skew), T0 + day + skew);
+	/* Just created: a full lifetime from arrival is the earlier bound. */
+	CHECK_EQ(accept_expiry((uint32_t)T0, day, T0 + 100, skew), T0 + 100 + day);
+	/* Sender's clock a year ahead: not believed; one lifetime from arrival. */
+	CHECK_EQ(accept_expiry((uint32_t)T0 + 365 * day, day, T0, skew), T0 + day);
+	/* Sender's clock half an hour behind: within the allowance. */
+	CHECK(accept_expiry((uint32_t)T0 - 1800, 3600, T0, skew) > T0);
+	/* A bundle whose life ended two days ago by its sender's clock is gone. */
+	CHECK(accept_expiry((uint32_t)T0 - 3 * day, day, T0, skew) <= T0);
+	/* Never longer than one lifetime from arrival, whatever the sender claims. */
+	for (int64_t off = -7 * 86400; off <= 7 * 86400; off += 3600)
+		CHECK(accept_expiry((uint32_t)(T0 + off), day, T0, skew) <= T0 + day);
+}
+
+static void
+test_outbox_expires_in_words(void)
+{
+	struct world w;
+	uint8_t id[APAGON_HASH];
+	struct msg_rec m;
+	char words[96];
+
+	world_up(&w);
+	CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_PRIORITY, "short-lived", 3600, T0, id), 0);
+	CHECK_EQ(store_get_msg(node_store(w.alice), id, &m), 0);
+	CHECK(strcmp(node_msg_state(&m, words, sizeof words), "queued") == 0);
+	CHECK_EQ(node_maintain(w.alice, T0 + 2 * 3600 + APAGON_DEFAULT_SKEW), 0);
+	CHECK_EQ(store_get_msg(node_store(w.alice), id, &m), 0);
+	CHECK_EQ(m.state, OUT_EXPIRED);
+	node_msg_state(&m, words, sizeof words);
+	CHECK(strncmp(words, "expired: ", 9) == 0);
+	/* Its bundle is gone from the store: nothing carries it any more. */
+	CHECK_EQ(store_has_bundle(node_store(w.alice), id), 0);
+	world_down(&w);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -662,6 +776,9 @@ main(int argc, char **argv)
 		TEST(test_oversized_lengths_refused),
 		TEST(test_unknown_sender_refused),
 		TEST(test_forward_secrecy),
+		TEST(test_quota_by_precedence),
+		TEST(test_clock_skew),
+		TEST(test_outbox_expires_in_words),
 	};
 
 	return test_main("accept", cases, sizeof cases / sizeof cases[0], argc, argv);
