@@ -12,7 +12,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
-PKGS    := libsodium sqlite3
+PKGS    := libsodium sqlite3 libmosquitto libcjson
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
@@ -33,7 +33,8 @@ endif
 CRYPTO_SRC := $(wildcard crypto/*.c)
 MESH_SRC   := $(wildcard mesh/*.c)
 NODE_SRC   := $(wildcard node/*.c)
-CLI_SRC    := $(wildcard tools/apagon*.c)
+CLI_SRC    := tools/apagon.c $(wildcard tools/apagon_*.c)
+DAEMON_SRC := $(wildcard tools/apagond.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
@@ -45,6 +46,7 @@ LIBMESH   := $(BUILD)/libapagon-mesh.a
 LIBNODE   := $(BUILD)/libapagon-node.a
 CORE_LIBS := $(LIBNODE) $(LIBMESH) $(LIBCRYPTO)
 APAGON    := $(BUILD)/apagon
+APAGOND   := $(if $(DAEMON_SRC),$(BUILD)/apagond)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 REPLAY_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/replay_%,$(FUZZ_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/libfuzzer_%,$(FUZZ_SRC))
@@ -55,7 +57,7 @@ TEST_OBJ  := $(call obj,tests/test.c)
 .PHONY: all test test-run check bench fuzz demo deps depcheck install clean
 .DEFAULT_GOAL := all
 
-all: $(APAGON)
+all: $(APAGON) $(APAGOND)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -71,6 +73,10 @@ $(BUILD)/%.a:
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(APAGON): $(call obj,$(CLI_SRC)) $(CORE_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/apagond: $(call obj,$(DAEMON_SRC)) $(CORE_LIBS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -101,7 +107,7 @@ $(BUILD)/fuzz/libfuzzer_%: tests/fuzz/%.c tests/fuzz/fuzz.h $(CORE_SRC)
 		$(PKG_CFLAGS) -o $@ $< $(CORE_SRC) $(PKG_LIBS)
 
 depcheck:
-	@pkg-config --exists $(PKGS) 2>/dev/null && command -v clang >/dev/null || $(MAKE) --no-print-directory deps
+	@pkg-config --exists $(PKGS) 2>/dev/null && command -v clang >/dev/null && test -x /usr/sbin/mosquitto || $(MAKE) --no-print-directory deps
 
 deps:
 	@tools/deps.sh
@@ -137,6 +143,7 @@ demo: depcheck
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(APAGON) $(DESTDIR)$(PREFIX)/bin/apagon
+	$(if $(APAGOND),install -m 0755 $(APAGOND) $(DESTDIR)$(PREFIX)/bin/apagond)
 
 clean:
 	rm -rf build build-san

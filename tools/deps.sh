@@ -3,7 +3,11 @@
 # already installed is left alone, and the script says what it does.
 set -eu
 
-PKGS="build-essential pkg-config libsodium-dev libsqlite3-dev sqlite3 clang"
+# libmosquitto-dev and mosquitto: the MQTT transport and the real brokers its tests
+# start; libcjson-dev: the control socket's JSON-RPC (cJSON, a small well-kept parser
+# rather than one written here).
+PKGS="build-essential pkg-config libsodium-dev libsqlite3-dev sqlite3 clang
+libmosquitto-dev mosquitto libcjson-dev"
 
 missing=""
 for p in $PKGS; do
@@ -13,7 +17,7 @@ for p in $PKGS; do
 done
 
 if [ -z "$missing" ]; then
-	echo "deps: all packages present ($PKGS)"
+	echo "deps: all packages present ("$PKGS")"
 	exit 0
 fi
 
