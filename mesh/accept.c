@@ -275,6 +275,30 @@ apply_public(struct accept_ctx *ax, const struct bundle *b, const union body *u,
 	return MESH_OK;
 }
 
+/*
+ * A receipt tells every relay that its recipient has the bundles it lists: drop our
+ * copies (keeping tombstones). Only bundles addressed to the receipt's signer, so no
+ * member can make relays forget traffic meant for someone else.
+ */
+static int
+purge_acknowledged(struct accept_ctx *ax, const struct bundle *b)
+{
+	uint8_t ids[APAGON_RECEIPT_MAX_IDS][APAGON_HASH];
+	struct stored_bundle sb;
+	int n, rc;
+
+	if ((n = bundle_receipt_ids(b, ids, APAGON_RECEIPT_MAX_IDS)) < 0)
+		return MESH_OK;         /* decode already vouched for it */
+	for (int i = 0; i < n; i++) {
+		if (store_get_bundle(ax->st, ids[i], &sb) != MESH_OK || sb.type != BUNDLE_MSG ||
+		    memcmp(sb.recipient, b->h.sender, APAGON_KEYID) != 0)
+			continue;
+		if ((rc = store_purge_bundle(ax->st, ids[i])) != MESH_OK && rc != MESH_ENOTFOUND)
+			return rc;
+	}
+	return MESH_OK;
+}
+
 struct name_check {
 	const uint8_t *pk;
 	const char *unit;
@@ -402,7 +426,7 @@ accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now
 
 	/* A plain relayed bundle is one row; anything with side effects gets a savepoint,
 	 * so a failure part-way leaves nothing behind. */
-	savepoint = !bundle_type_sealed(b.h.type) || res->for_me;
+	savepoint = b.h.type != BUNDLE_MSG || res->for_me;
 	if (savepoint && (rc = store_savepoint(ax->st)) != MESH_OK)
 		goto out;
 	memset(&sb, 0, sizeof sb);
@@ -421,6 +445,8 @@ accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now
 	if ((rc = store_put_bundle(ax->st, &sb)) != MESH_OK)
 		goto undo;
 	if ((rc = apply_public(ax, &b, &u, res->sender_pk, now)) != MESH_OK)
+		goto undo;
+	if (b.h.type == BUNDLE_RECEIPT && (rc = purge_acknowledged(ax, &b)) != MESH_OK)
 		goto undo;
 	if (res->for_me && ax->deliver) {
 		res->local = ax->deliver(ax->deliver_ctx, &b, res->sender_pk, now, res);

@@ -3,6 +3,7 @@
  * bundle.h and docs/protocol.md; both must change together.
  */
 #include "bundle.h"
+#include "cert.h"
 #include "mesh.h"
 #include "wire.h"
 
@@ -199,18 +200,42 @@ transcript(uint8_t t[TRANSCRIPT_LEN], const uint8_t *hdr, const struct seal_keys
 	memcpy(p, hdr, APAGON_SIGNED_HDR);
 }
 
-int
-bundle_build_sealed(uint8_t *out, size_t cap, const struct bundle_hdr *h,
-    const uint8_t *m, size_t mlen, const struct seal_keys *k, const struct netkeys *nk,
-    const uint8_t sender_sk[APAGON_SIGN_SK])
+/*
+ * Bytes of clear, signed data at the start of a sealed body. A receipt shows relays
+ * which bundles it acknowledges, so they can drop their copies; the rest is sealed.
+ */
+static size_t
+clear_prefix_len(uint8_t type, const uint8_t *body, size_t body_len)
 {
-	uint8_t t[TRANSCRIPT_LEN], key[APAGON_KEY];
+	if (type != BUNDLE_RECEIPT || body_len < 1)
+		return 0;
+	return 1 + (size_t)body[0] * APAGON_HASH;
+}
+
+size_t
+bundle_plain_len(const struct bundle *b)
+{
+	size_t pre = clear_prefix_len(b->h.type, b->body, b->body_len);
+
+	if (!bundle_type_sealed(b->h.type) || b->body_len < pre + APAGON_TAG)
+		return 0;
+	return b->body_len - pre - APAGON_TAG;
+}
+
+/* The AEAD's associated data: the signed header, then any clear prefix. */
+#define AD_MAX (APAGON_SIGNED_HDR + 1 + APAGON_RECEIPT_MAX_IDS * APAGON_HASH)
+
+static int
+build_sealed(uint8_t *out, size_t cap, const struct bundle_hdr *h, const uint8_t *clear,
+    size_t clen, const uint8_t *m, size_t mlen, const struct seal_keys *k,
+    const struct netkeys *nk, const uint8_t sender_sk[APAGON_SIGN_SK])
+{
+	uint8_t t[TRANSCRIPT_LEN], key[APAGON_KEY], ad[AD_MAX];
 	uint8_t *hdr = out + 1;
 	int rc;
 
-	if (!bundle_type_sealed(h->type))
-		return MESH_EINVAL;
-	if (mlen > APAGON_MAX_TEXT || cap < APAGON_SEALED_OVERHEAD + mlen)
+	if (mlen > APAGON_MAX_TEXT || clen > AD_MAX - APAGON_SIGNED_HDR ||
+	    cap < APAGON_SEALED_OVERHEAD + clen + mlen)
 		return MESH_ETOOBIG;
 	if ((rc = put_signed_hdr(hdr, h, nk)) != MESH_OK)
 		return rc;
@@ -219,9 +244,51 @@ bundle_build_sealed(uint8_t *out, size_t cap, const struct bundle_hdr *h,
 		crypto_message_key_shared(key, k->shared, t, sizeof t);
 	else if (crypto_message_key(key, k->my_prekey_sk, k->recipient_prekey_pk, t, sizeof t) != 0)
 		return MESH_ENOPREKEY;
-	crypto_aead_seal(out + APAGON_BUNDLE_HDR, m, mlen, hdr, APAGON_SIGNED_HDR, key);
+	memcpy(ad, hdr, APAGON_SIGNED_HDR);
+	if (clen)
+		memcpy(ad + APAGON_SIGNED_HDR, clear, clen);
+	if (clen)
+		memcpy(out + APAGON_BUNDLE_HDR, clear, clen);
+	crypto_aead_seal(out + APAGON_BUNDLE_HDR + clen, m, mlen, ad, APAGON_SIGNED_HDR + clen, key);
 	sodium_memzero(key, sizeof key);
-	return finish(out, mlen + APAGON_TAG, nk, sender_sk);
+	return finish(out, clen + mlen + APAGON_TAG, nk, sender_sk);
+}
+
+int
+bundle_build_sealed(uint8_t *out, size_t cap, const struct bundle_hdr *h,
+    const uint8_t *m, size_t mlen, const struct seal_keys *k, const struct netkeys *nk,
+    const uint8_t sender_sk[APAGON_SIGN_SK])
+{
+	if (h->type != BUNDLE_MSG)
+		return MESH_EINVAL;
+	return build_sealed(out, cap, h, NULL, 0, m, mlen, k, nk, sender_sk);
+}
+
+int
+bundle_build_receipt(uint8_t *out, size_t cap, const struct bundle_hdr *h,
+    const uint8_t (*ids)[APAGON_HASH], int n, uint32_t delivered_at,
+    const struct seal_keys *k, const struct netkeys *nk, const uint8_t sender_sk[APAGON_SIGN_SK])
+{
+	uint8_t clear[1 + APAGON_RECEIPT_MAX_IDS * APAGON_HASH], m[4];
+	int clen;
+
+	if (h->type != BUNDLE_RECEIPT)
+		return MESH_EINVAL;
+	if ((clen = receipt_encode(clear, sizeof clear, ids, n)) < 0)
+		return clen;
+	m[0] = (uint8_t)(delivered_at >> 24);
+	m[1] = (uint8_t)(delivered_at >> 16);
+	m[2] = (uint8_t)(delivered_at >> 8);
+	m[3] = (uint8_t)delivered_at;
+	return build_sealed(out, cap, h, clear, (size_t)clen, m, sizeof m, k, nk, sender_sk);
+}
+
+int
+bundle_receipt_ids(const struct bundle *b, uint8_t (*ids)[APAGON_HASH], int max)
+{
+	if (b->h.type != BUNDLE_RECEIPT)
+		return MESH_EINVAL;
+	return receipt_decode(ids, max, b->body, clear_prefix_len(b->h.type, b->body, b->body_len));
 }
 
 int
@@ -272,7 +339,11 @@ bundle_decode(struct bundle *b, const uint8_t *buf, size_t len, const struct net
 	if (b->h.type > BUNDLE_TYPE_MAX ||
 	    (b->h.lifetime & 0x3f) == 0)
 		return MESH_EDECODE;
-	if (bundle_type_sealed(b->h.type) ? b->body_len < APAGON_TAG + 1 : b->body_len == 0)
+	if (b->h.type == BUNDLE_MSG ? b->body_len < APAGON_TAG + 1 : b->body_len == 0)
+		return MESH_EDECODE;
+	/* A receipt: 1..32 clear IDs, then exactly the sealed delivery time. */
+	if (b->h.type == BUNDLE_RECEIPT && (b->body[0] < 1 || b->body[0] > APAGON_RECEIPT_MAX_IDS ||
+	    b->body_len != clear_prefix_len(b->h.type, b->body, b->body_len) + 4 + APAGON_TAG))
 		return MESH_EDECODE;
 
 	bundle_id(b->id, b->signed_hdr, b->body, b->body_len, nk);
@@ -295,10 +366,12 @@ int
 bundle_open(uint8_t *m, const struct bundle *b, const struct seal_keys *k,
     const struct netkeys *nk)
 {
-	uint8_t t[TRANSCRIPT_LEN], key[APAGON_KEY];
+	uint8_t t[TRANSCRIPT_LEN], key[APAGON_KEY], ad[AD_MAX];
+	size_t pre = clear_prefix_len(b->h.type, b->body, b->body_len);
 	int rc;
 
-	if (!bundle_type_sealed(b->h.type) || b->body_len < APAGON_TAG)
+	if (!bundle_type_sealed(b->h.type) || b->body_len < pre + APAGON_TAG ||
+	    pre > AD_MAX - APAGON_SIGNED_HDR)
 		return MESH_EINVAL;
 	transcript(t, b->signed_hdr, k, nk);
 	/* The recipient computes X25519(recipient prekey secret, sender prekey). */
@@ -306,7 +379,10 @@ bundle_open(uint8_t *m, const struct bundle *b, const struct seal_keys *k,
 		crypto_message_key_shared(key, k->shared, t, sizeof t);
 	else if (crypto_message_key(key, k->my_prekey_sk, k->sender_prekey_pk, t, sizeof t) != 0)
 		return MESH_EDECRYPT;
-	rc = crypto_aead_open(m, b->body, b->body_len, b->signed_hdr, APAGON_SIGNED_HDR, key);
+	memcpy(ad, b->signed_hdr, APAGON_SIGNED_HDR);
+	if (pre)
+		memcpy(ad + APAGON_SIGNED_HDR, b->body, pre);
+	rc = crypto_aead_open(m, b->body + pre, b->body_len - pre, ad, APAGON_SIGNED_HDR + pre, key);
 	sodium_memzero(key, sizeof key);
 	return rc == 0 ? MESH_OK : MESH_EDECRYPT;
 }

@@ -41,7 +41,7 @@
 
 enum bundle_type {
 	BUNDLE_MSG = 0,         /* sealed text to one member */
-	BUNDLE_RECEIPT = 1,     /* sealed delivery receipt: list of bundle IDs */
+	BUNDLE_RECEIPT = 1,     /* delivery receipt: clear ID list, sealed delivery time */
 	BUNDLE_CERT = 2,        /* the sender's certificate chain, clear */
 	BUNDLE_PREKEY = 3,      /* the sender's current prekey, clear */
 	BUNDLE_REVOKE = 4,      /* a revocation, issued by its sender, clear */
@@ -126,12 +126,27 @@ struct seal_keys {
 };
 
 /*
- * Encrypt `m` to the recipient's prekey and sign (MSG, RECEIPT). my_prekey_sk is the
+ * Encrypt the text `m` to the recipient's prekey and sign (MSG). my_prekey_sk is the
  * sender's. Returns the bundle size (mlen + APAGON_SEALED_OVERHEAD) or a negative MESH_E*.
  */
 int bundle_build_sealed(uint8_t *out, size_t cap, const struct bundle_hdr *h,
     const uint8_t *m, size_t mlen, const struct seal_keys *k, const struct netkeys *nk,
     const uint8_t sender_sk[APAGON_SIGN_SK]);
+
+/*
+ * A delivery receipt (RECEIPT) for n bundle IDs, signed by their recipient and sealed
+ * back to their sender. Body: n (1) || n IDs (clear, so relays can drop their copies)
+ * || AEAD(delivered_at, 4 bytes) with the header and the ID list as associated data.
+ */
+int bundle_build_receipt(uint8_t *out, size_t cap, const struct bundle_hdr *h,
+    const uint8_t (*ids)[APAGON_HASH], int n, uint32_t delivered_at,
+    const struct seal_keys *k, const struct netkeys *nk, const uint8_t sender_sk[APAGON_SIGN_SK]);
+
+/* The IDs a decoded RECEIPT acknowledges (its clear list). Returns their number. */
+int bundle_receipt_ids(const struct bundle *b, uint8_t (*ids)[APAGON_HASH], int max);
+
+/* Bytes bundle_open() will write for this sealed bundle. */
+size_t bundle_plain_len(const struct bundle *b);
 
 /*
  * Parse `len` bytes, remove header protection, check the network tag and compute the
@@ -146,7 +161,7 @@ int bundle_verify(const struct bundle *b, const struct netkeys *nk,
 
 /*
  * Decrypt a sealed bundle addressed to us. my_prekey_sk is the recipient's. m receives
- * body_len - APAGON_TAG bytes. MESH_EDECRYPT if it does not open.
+ * bundle_plain_len(b) bytes. MESH_EDECRYPT if it does not open.
  */
 int bundle_open(uint8_t *m, const struct bundle *b, const struct seal_keys *k,
     const struct netkeys *nk);

@@ -39,7 +39,8 @@ put_record(struct node *n, const uint8_t id[APAGON_HASH], int dir, int state,
 	return rc;
 }
 
-/* Build and store a sealed bundle of ours to `to_pk`. */
+/* Build and store a sealed bundle of ours to `to_pk`: a text (MSG), or for a RECEIPT
+ * the IDs it acknowledges (m holds mlen / 32 of them). */
 static int
 seal_and_store(struct node *n, int type, const uint8_t to_pk[APAGON_SIGN_PK], int precedence,
     uint8_t lifetime, const uint8_t *m, size_t mlen, const struct peer_prekey *theirs,
@@ -73,11 +74,17 @@ seal_and_store(struct node *n, int type, const uint8_t to_pk[APAGON_SIGN_PK], in
 		sodium_memzero(sk, sizeof sk);
 		return MESH_ENOPREKEY;
 	}
-	if (!(buf = malloc(mlen + APAGON_SEALED_OVERHEAD))) {
+	if (!(buf = malloc(mlen + APAGON_SEALED_OVERHEAD + 8))) {
 		sodium_memzero(sk, sizeof sk);
 		return MESH_ENOMEM;
 	}
-	len = bundle_build_sealed(buf, mlen + APAGON_SEALED_OVERHEAD, &h, m, mlen, &k, &n->nk, n->sk);
+	if (type == BUNDLE_RECEIPT)
+		len = bundle_build_receipt(buf, mlen + APAGON_SEALED_OVERHEAD + 8, &h,
+		    (const uint8_t (*)[APAGON_HASH])m, (int)(mlen / APAGON_HASH), (uint32_t)now, &k,
+		    &n->nk, n->sk);
+	else
+		len = bundle_build_sealed(buf, mlen + APAGON_SEALED_OVERHEAD, &h, m, mlen, &k,
+		    &n->nk, n->sk);
 	sodium_memzero(sk, sizeof sk);
 	rc = len < 0 ? len : node_accept_own(n, buf, (size_t)len, now, res);
 	free(buf);
@@ -134,27 +141,24 @@ send_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[APA
 {
 	struct accept_result res;
 	struct peer_prekey theirs;
-	uint8_t body[1 + APAGON_HASH];
-	int len;
 
 	if (store_peer_prekey_current(n->st, sender_pk, now, &theirs) != MESH_OK)
 		theirs = *used;
-	if ((len = receipt_encode(body, sizeof body, (const uint8_t (*)[APAGON_HASH])b->id, 1)) < 0)
-		return len;
-	return seal_and_store(n, BUNDLE_RECEIPT, sender_pk, b->h.precedence, b->h.lifetime, body,
-	    (size_t)len, &theirs, now, &res);
+	return seal_and_store(n, BUNDLE_RECEIPT, sender_pk, b->h.precedence, b->h.lifetime, b->id,
+	    APAGON_HASH, &theirs, now, &res);
 }
 
-/* A receipt addressed to us: mark our messages delivered and drop their copies. */
+/* A receipt addressed to us, whose sealed part opened: mark our messages delivered
+ * and drop their copies. */
 static int
 take_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[APAGON_SIGN_PK],
-    const uint8_t *m, size_t mlen, int64_t now)
+    int64_t now)
 {
 	uint8_t ids[APAGON_RECEIPT_MAX_IDS][APAGON_HASH];
 	struct msg_rec rec;
 	int count, done = 0, rc;
 
-	if ((count = receipt_decode(ids, APAGON_RECEIPT_MAX_IDS, m, mlen)) < 0)
+	if ((count = bundle_receipt_ids(b, ids, APAGON_RECEIPT_MAX_IDS)) < 0)
 		return count;
 	for (int i = 0; i < count; i++) {
 		if (store_get_msg(n->st, ids[i], &rec) != MESH_OK || rec.dir != MSG_OUT ||
@@ -184,7 +188,7 @@ node_deliver(void *ctx, const struct bundle *b, const uint8_t sender_pk[APAGON_S
 	struct peer_prekey theirs;
 	struct seal_keys k;
 	uint8_t sk[APAGON_DH_SK], *m;
-	size_t mlen = b->body_len - APAGON_TAG;
+	size_t mlen = bundle_plain_len(b);
 	int rc;
 
 	/* Our prekey may be gone (forward secrecy); then nobody can open it any more. */
@@ -222,7 +226,7 @@ node_deliver(void *ctx, const struct bundle *b, const uint8_t sender_pk[APAGON_S
 		if (rc == MESH_OK)
 			rc = store_purge_bundle(n->st, b->id);
 	} else if (rc == MESH_OK) {
-		rc = take_receipt(n, b, sender_pk, m, mlen, now);
+		rc = take_receipt(n, b, sender_pk, now);
 	}
 	sodium_free(m);         /* wipes the plaintext */
 	return rc;

@@ -192,7 +192,11 @@ sealed_bundle(uint8_t *out, uint8_t type, uint8_t prec, const uint8_t *m, size_t
 	int n;
 
 	make_hdr(&h, type, prec, K->member_pk, K->peer_pk);
-	n = bundle_build_sealed(out, APAGON_MAX_BUNDLE, &h, m, mlen, &sk, nk, K->member_sk);
+	if (type == BUNDLE_RECEIPT)     /* m holds the acknowledged IDs */
+		n = bundle_build_receipt(out, APAGON_MAX_BUNDLE, &h, (const uint8_t (*)[APAGON_HASH])m,
+		    (int)(mlen / APAGON_HASH), 1790000000, &sk, nk, K->member_sk);
+	else
+		n = bundle_build_sealed(out, APAGON_MAX_BUNDLE, &h, m, mlen, &sk, nk, K->member_sk);
 	must(n > 0, "bundle_build_sealed");
 	return n;
 }
@@ -261,10 +265,8 @@ make_bundles(void)
 	    &K->nk) == MESH_OK, "bundle_decode flash");
 	memcpy(ids[1], b.id, APAGON_HASH);
 	randombytes_buf(ids[2], APAGON_HASH);
-	n = receipt_encode(body, sizeof body, (const uint8_t (*)[APAGON_HASH])ids, 3);
-	must(n > 0, "receipt_encode");
 	seeds[S_RECEIPT].len = sealed_bundle(seeds[S_RECEIPT].buf, BUNDLE_RECEIPT,
-	    PREC_IMMEDIATE, body, (size_t)n, &K->nk);
+	    PREC_IMMEDIATE, (const uint8_t *)ids, sizeof ids, &K->nk);
 }
 
 static void

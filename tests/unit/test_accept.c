@@ -760,6 +760,82 @@ test_outbox_expires_in_words(void)
 	world_down(&w);
 }
 
+static void
+test_receipt_purges_relay_copies(void)
+{
+	struct world w;
+	struct node *carol, *dave;
+	uint8_t id[APAGON_HASH], raw[512], sk[32];
+	struct stored_bundle sb;
+	struct own_prekey mine;
+	struct peer_prekey theirs;
+	struct seal_keys k;
+	struct bundle_hdr h;
+	size_t len;
+	int n;
+
+	world_up(&w);
+	carol = enrol(&w, w.auth, "carol", ROLE_MEMBER, "Interior", 0, T0);
+	dave = enrol(&w, w.auth, "dave", ROLE_MEMBER, "Interior", 0, T0);
+	CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_ROUTINE, "via relays", 0, T0, id), 0);
+	CHECK_EQ(carry(w.alice, carol, T0), 0);
+	CHECK_EQ(carry(w.alice, dave, T0), 0);
+	CHECK_EQ(store_get_bundle(node_store(carol), id, &sb), 0);
+
+	/* dave, a member but not the recipient, forges a receipt for bob's message. */
+	CHECK_EQ(node_own_prekey(dave, -1, &mine, sk), 0);
+	CHECK_EQ(store_peer_prekey_current(node_store(dave), node_pk(w.alice), T0, &theirs), 0);
+	memset(&k, 0, sizeof k);
+	k.sender_pk = node_pk(dave);
+	k.recipient_pk = node_pk(w.alice);
+	k.my_prekey_sk = sk;
+	k.sender_prekey_pk = mine.pk;
+	k.recipient_prekey_pk = theirs.pk;
+	memset(&h, 0, sizeof h);
+	h.type = BUNDLE_RECEIPT;
+	memcpy(h.sender, dave->key_id, APAGON_KEYID);
+	crypto_key_id(h.recipient, node_pk(w.alice));
+	h.sender_prekey = (uint8_t)mine.serial;
+	h.recipient_prekey = (uint8_t)theirs.serial;
+	h.created = (uint32_t)T0;
+	h.lifetime = lifetime_code(86400);
+	bundle_hdr_salt(&h);
+	n = bundle_build_receipt(raw, sizeof raw, &h, (const uint8_t (*)[APAGON_HASH])id, 1,
+	    (uint32_t)T0, &k, node_netkeys(dave), dave->sk);
+	CHECK(n > 0);
+	sodium_memzero(sk, sizeof sk);
+	CHECK_EQ(carry(dave, carol, T0), 0);
+	CHECK_EQ(import_one(carol, raw, (size_t)n, T0), MESH_OK);
+	CHECK_EQ(store_get_bundle(node_store(carol), id, &sb), 0);      /* still held */
+	/* Nor does alice believe it. */
+	CHECK_EQ(carry(dave, w.alice, T0), 0);
+	CHECK_EQ(import_one(w.alice, raw, (size_t)n, T0), MESH_OK);
+	{
+		struct msg_rec m;
+
+		CHECK_EQ(store_get_msg(node_store(w.alice), id, &m), 0);
+		CHECK(m.state != OUT_DELIVERED);
+	}
+
+	/* bob's real receipt, carried through carol, drops her copy on the way. */
+	CHECK_EQ(carry(carol, w.bob, T0 + 10), 0);
+	CHECK_EQ(carry(w.bob, carol, T0 + 20), 0);
+	CHECK_EQ(store_get_bundle(node_store(carol), id, &sb), MESH_ENOTFOUND);
+	CHECK_EQ(store_has_bundle(node_store(carol), id), 1);  /* tombstone: no replay */
+	len = raw_of(w.alice, id, raw);
+	CHECK_EQ(import_one(carol, raw, len, T0 + 30), MESH_EDUPLICATE);
+	CHECK_EQ(carry(carol, w.alice, T0 + 40), 0);
+	{
+		struct msg_rec m;
+
+		CHECK_EQ(store_get_msg(node_store(w.alice), id, &m), 0);
+		CHECK_EQ(m.state, OUT_DELIVERED);
+	}
+	node_close(carol);
+	node_close(dave);
+	world_down(&w);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -779,6 +855,7 @@ main(int argc, char **argv)
 		TEST(test_quota_by_precedence),
 		TEST(test_clock_skew),
 		TEST(test_outbox_expires_in_words),
+		TEST(test_receipt_purges_relay_copies),
 	};
 
 	return test_main("accept", cases, sizeof cases / sizeof cases[0], argc, argv);
