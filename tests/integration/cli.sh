@@ -8,46 +8,9 @@
 # Prints "ok NAME" / "FAIL NAME" per check and ends with "N passed, N failed".
 set -u
 
-APAGON_BIN=${APAGON_BIN:-build/apagon}
-case $APAGON_BIN in /*) ;; *) APAGON_BIN=$(pwd)/$APAGON_BIN ;; esac
-T=$(mktemp -d "${TMPDIR:-/tmp}/apagon-cli.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 130' INT TERM
+. "$(dirname "$0")/../lib/check.sh"
+test_begin cli
 
-pass=0
-fail=0
-ok() { echo "ok $1"; pass=$((pass + 1)); }
-no() {
-	echo "FAIL $1"
-	fail=$((fail + 1))
-	{ echo "--- $1: exit $rc; stdout:"; cat "$T/out"; echo "--- stderr:"; cat "$T/err"; } >&2
-}
-check() { name=$1; shift; if "$@"; then ok "$name"; else no "$name"; fi; }
-# jcheck NAME COMMAND...: a check that reads JSON values through python3; skipped
-# (tests/run.sh counts "skip" lines as neither) where python3 is missing.
-jcheck() {
-	if command -v python3 >/dev/null 2>&1; then
-		check "$@"
-	else
-		echo "skip $1 (no python3)"
-	fi
-}
-# The key ID of the roster line marked "you" (plain output, no python needed).
-my_key_id() { awk 'NR > 2 && $5 == "you" { print $4 }' "$T/out"; }
-has() { grep -qF -- "$2" "$1"; }
-out_has() { has "$T/out" "$1"; }
-err_has() { has "$T/err" "$1"; }
-rc_is() { [ "$rc" -eq "$1" ]; }
-json_ok() {
-	command -v python3 >/dev/null 2>&1 || return 0
-	python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/out" 2>/dev/null
-}
-json_get() {
-	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
-	    "$T/out" "$1" 2>/dev/null
-}
-# The error line format: "apagon: <what failed>: <why>. <what to do next>"
-err_format() { grep -qE '^apagon: [^:]+: .+\. .+' "$T/err"; }
 
 PW_ALICE='alice passphrase'
 PW_BOB='bob passphrase'
@@ -332,5 +295,4 @@ check revoke_by_id_not_issued_here rc_is 1
 run admin --dir "$T/carol" revoke --id dave --out "$T/revoke-dave.apg"
 check enroller_revokes_own rc_is 0
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+test_end
