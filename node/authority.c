@@ -37,29 +37,14 @@ int
 authority_init(const char *dir, const char *name, const char *passphrase,
     enum keyfile_strength strength)
 {
-	uint8_t seed[APAGON_SIGN_SEED], pk[APAGON_SIGN_PK], sk[APAGON_SIGN_SK];
-	uint8_t file[APAGON_KEYFILE_MAX];
+	uint8_t pk[APAGON_SIGN_PK];
 	char path[NODE_PATH_MAX];
 	struct store *st = NULL;
-	size_t flen;
 	int rc;
 
 	if (!name_valid(name, APAGON_NAME_MAX, 0))
 		return MESH_EINVAL;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return NODE_SYS_ERR(errno);
-	if ((rc = node_path(path, sizeof path, dir, AUTHORITY_KEYFILE)) != 0)
-		return rc;
-	if (access(path, F_OK) == 0)
-		return NODE_SYS_ERR(EEXIST);
-	randombytes_buf(seed, sizeof seed);
-	crypto_sign_from_seed(pk, sk, seed);
-	rc = crypto_keyfile_seal(file, &flen, seed, sizeof seed, passphrase, strength);
-	sodium_memzero(seed, sizeof seed);
-	sodium_memzero(sk, sizeof sk);
-	if (rc != 0)
-		return NODE_CRYPTO_ERR(rc);
-	if ((rc = node_write_file(path, file, flen, 0600)) != 0)
+	if ((rc = node_new_seed(dir, AUTHORITY_KEYFILE, passphrase, strength, pk)) != 0)
 		return rc;
 	if ((rc = node_path(path, sizeof path, dir, NODE_STORE)) != 0 ||
 	    (rc = store_open(&st, path)) != MESH_OK)
@@ -72,21 +57,15 @@ authority_init(const char *dir, const char *name, const char *passphrase,
 }
 
 static int
-open_authority(struct issuer *is, const char *dir, const char *path, const char *passphrase)
+open_authority(struct issuer *is, const char *dir, const char *passphrase)
 {
-	uint8_t *file = NULL, seed[APAGON_SIGN_SEED];
+	uint8_t seed[APAGON_SIGN_SEED];
 	char dbpath[NODE_PATH_MAX];
-	size_t flen, slen, nlen;
-	int clear, rc;
+	size_t nlen;
+	int rc;
 
-	if ((rc = node_read_file(path, &file, &flen, APAGON_KEYFILE_MAX)) != 0)
+	if ((rc = node_open_seed(dir, AUTHORITY_KEYFILE, passphrase, seed)) != 0)
 		return rc;
-	rc = crypto_keyfile_open(seed, sizeof seed, &slen, &clear, file, flen, passphrase);
-	free(file);
-	if (rc == 0 && slen != sizeof seed)
-		rc = CRYPTO_EFORMAT;
-	if (rc != 0)
-		return NODE_CRYPTO_ERR(rc);
 	crypto_sign_from_seed(is->pk, is->sk, seed);
 	network_key(is->net.network_key, seed);
 	sodium_memzero(seed, sizeof seed);
@@ -138,7 +117,7 @@ issuer_open(struct issuer **out, const char *dir, const char *passphrase)
 	if ((rc = node_path(path, sizeof path, dir, AUTHORITY_KEYFILE)) != 0)
 		goto fail;
 	if (access(path, F_OK) == 0)
-		rc = open_authority(is, dir, path, passphrase);
+		rc = open_authority(is, dir, passphrase);
 	else
 		rc = open_enroller(is, dir, passphrase);
 	if (rc != 0)

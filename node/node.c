@@ -30,27 +30,63 @@ make_dir(const char *dir)
 }
 
 int
-node_init(const char *dir, const char *name, const char *passphrase,
-    enum keyfile_strength strength)
+node_new_seed(const char *dir, const char *file, const char *passphrase,
+    enum keyfile_strength strength, uint8_t pk[APAGON_SIGN_PK])
 {
-	uint8_t seed[APAGON_SIGN_SEED], file[APAGON_KEYFILE_MAX];
+	uint8_t seed[APAGON_SIGN_SEED], sk[APAGON_SIGN_SK], image[APAGON_KEYFILE_MAX];
 	char path[NODE_PATH_MAX];
-	struct store *st = NULL;
-	size_t flen;
+	size_t ilen;
 	int rc;
 
-	if (!name_valid(name, APAGON_NAME_MAX, 0))
-		return MESH_EINVAL;
-	if ((rc = make_dir(dir)) != 0 || (rc = node_path(path, sizeof path, dir, NODE_KEYFILE)) != 0)
+	if ((rc = make_dir(dir)) != 0 || (rc = node_path(path, sizeof path, dir, file)) != 0)
 		return rc;
 	if (access(path, F_OK) == 0)
 		return NODE_SYS_ERR(EEXIST);
 	randombytes_buf(seed, sizeof seed);
-	rc = crypto_keyfile_seal(file, &flen, seed, sizeof seed, passphrase, strength);
+	crypto_sign_from_seed(pk, sk, seed);
+	rc = crypto_keyfile_seal(image, &ilen, seed, sizeof seed, passphrase, strength);
 	sodium_memzero(seed, sizeof seed);
+	sodium_memzero(sk, sizeof sk);
 	if (rc != 0)
 		return NODE_CRYPTO_ERR(rc);
-	if ((rc = node_write_file(path, file, flen, 0600)) != 0)
+	return node_write_file(path, image, ilen, 0600);
+}
+
+int
+node_open_seed(const char *dir, const char *file, const char *passphrase,
+    uint8_t seed[APAGON_SIGN_SEED])
+{
+	char path[NODE_PATH_MAX];
+	uint8_t *image;
+	size_t ilen, slen;
+	int clear, rc;
+
+	if ((rc = node_path(path, sizeof path, dir, file)) != 0 ||
+	    (rc = node_read_file(path, &image, &ilen, APAGON_KEYFILE_MAX)) != 0)
+		return rc;
+	rc = crypto_keyfile_open(seed, APAGON_SIGN_SEED, &slen, &clear, image, ilen, passphrase);
+	free(image);
+	if (rc == 0 && slen != APAGON_SIGN_SEED)
+		rc = CRYPTO_EFORMAT;
+	if (rc != 0) {
+		sodium_memzero(seed, APAGON_SIGN_SEED);
+		return NODE_CRYPTO_ERR(rc);
+	}
+	return 0;
+}
+
+int
+node_init(const char *dir, const char *name, const char *passphrase,
+    enum keyfile_strength strength)
+{
+	uint8_t pk[APAGON_SIGN_PK];
+	char path[NODE_PATH_MAX];
+	struct store *st = NULL;
+	int rc;
+
+	if (!name_valid(name, APAGON_NAME_MAX, 0))
+		return MESH_EINVAL;
+	if ((rc = node_new_seed(dir, NODE_KEYFILE, passphrase, strength, pk)) != 0)
 		return rc;
 	if ((rc = node_path(path, sizeof path, dir, NODE_STORE)) != 0)
 		return rc;
@@ -93,11 +129,11 @@ load_enrollment(struct node *n)
 int
 node_open(struct node **out, const char *dir, const char *passphrase)
 {
-	uint8_t *file = NULL, seed[APAGON_SIGN_SEED];
+	uint8_t seed[APAGON_SIGN_SEED];
 	char path[NODE_PATH_MAX];
 	struct node *n;
-	size_t flen, slen, nlen;
-	int clear, rc;
+	size_t nlen;
+	int rc;
 
 	*out = NULL;
 	if (!(n = sodium_malloc(sizeof *n)))
@@ -108,17 +144,8 @@ node_open(struct node **out, const char *dir, const char *passphrase)
 		goto fail;
 	}
 	strcpy(n->dir, dir);
-	if ((rc = node_path(path, sizeof path, dir, NODE_KEYFILE)) != 0 ||
-	    (rc = node_read_file(path, &file, &flen, APAGON_KEYFILE_MAX)) != 0)
+	if ((rc = node_open_seed(dir, NODE_KEYFILE, passphrase, seed)) != 0)
 		goto fail;
-	rc = crypto_keyfile_open(seed, sizeof seed, &slen, &clear, file, flen, passphrase);
-	free(file);
-	if (rc == 0 && slen != sizeof seed)
-		rc = CRYPTO_EFORMAT;
-	if (rc != 0) {
-		rc = NODE_CRYPTO_ERR(rc);
-		goto fail;
-	}
 	crypto_sign_from_seed(n->pk, n->sk, seed);
 	crypto_key_id(n->key_id, n->pk);
 	crypto_hash_ctx(n->local_key, APAGON_KEY, APAGON_CTX_LOCAL_KEY, NULL, 0, seed, sizeof seed);

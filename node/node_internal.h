@@ -39,6 +39,14 @@ int node_dh(struct node *n, uint32_t serial, const uint8_t sk[APAGON_DH_SK],
     const uint8_t peer[APAGON_DH_PK], const uint8_t **shared);
 void node_dh_forget(struct node *n);
 
+/* Create DIR (0700) and a fresh Ed25519 seed sealed in DIR/file; fails if the file
+ * exists. pk receives the public key. */
+int node_new_seed(const char *dir, const char *file, const char *passphrase,
+    enum keyfile_strength strength, uint8_t pk[APAGON_SIGN_PK]);
+/* Unseal DIR/file into seed (wiped on failure). */
+int node_open_seed(const char *dir, const char *file, const char *passphrase,
+    uint8_t seed[APAGON_SIGN_SEED]);
+
 /* Join dir and a file name. */
 int node_path(char *out, size_t cap, const char *dir, const char *file);
 
