@@ -34,6 +34,8 @@
 #define APAGON_CTX_HP_KEY       "apagon/v1/header-protection"
 #define APAGON_CTX_NETTAG_KEY   "apagon/v1/network-tag-key"
 #define APAGON_CTX_NETTAG       "apagon/v1/network-tag"
+#define APAGON_CTX_BODY_KEY     "apagon/v1/public-body-key"
+#define APAGON_CTX_PUBLIC_BODY  "apagon/v1/public-body"
 #define APAGON_CTX_MSG_KEY      "apagon/v1/message-key"
 #define APAGON_CTX_LOCAL_KEY    "apagon/v1/local-storage"
 #define APAGON_CTX_BUNDLE_ID    "apagon/v1/bundle-id"
@@ -41,7 +43,20 @@
 #define APAGON_CTX_CERT_SIG     "apagon/v1/certificate"
 #define APAGON_CTX_REQUEST_SIG  "apagon/v1/enrollment-request"
 #define APAGON_CTX_SAFETY       "apagon/v1/safety-number"
-#define APAGON_CTX_KEYFILE      "apagon/v1/key-file"
+/* Link sessions (mesh/session.c, docs/protocol-sync.md). */
+#define APAGON_CTX_LINK_PSK       "apagon/v1/link-psk"
+#define APAGON_CTX_LINK_HELLO     "apagon/v1/link-hello"
+#define APAGON_CTX_LINK_TRANSCRIPT "apagon/v1/link-transcript"
+#define APAGON_CTX_LINK_HS_KEY    "apagon/v1/link-handshake-key"
+#define APAGON_CTX_LINK_SIG       "apagon/v1/link-signature"
+#define APAGON_CTX_LINK_TRAFFIC   "apagon/v1/link-traffic-key"
+#define APAGON_CTX_LINK_RIBLT     "apagon/v1/link-riblt-key"
+#define APAGON_CTX_RIBLT          "apagon/v1/riblt-checksum"
+/* The MQTT transport (node/transport_mqtt.c, docs/mqtt.md): topic names, the
+ * transport key, and each message's single-use key under it. */
+#define APAGON_CTX_MQTT_TOPIC   "apagon/v1/mqtt-topic"
+#define APAGON_CTX_MQTT_KEY     "apagon/v1/mqtt-key"
+#define APAGON_CTX_MQTT_MSG     "apagon/v1/mqtt-message-key"
 
 enum crypto_err {
 	CRYPTO_OK = 0,
@@ -85,12 +100,12 @@ void crypto_sign_from_seed(uint8_t pk[APAGON_SIGN_PK], uint8_t sk[APAGON_SIGN_SK
 /* The 6-byte key ID that names a key on the wire. */
 void crypto_key_id(uint8_t id[APAGON_KEYID], const uint8_t pk[APAGON_SIGN_PK]);
 
-/* Detached signature over ctx || a || b. Either part may be empty. */
+/* Detached Ed25519 signature over H(ctx) (32 bytes) || a || b. Either part may be empty. */
 void crypto_sign_ctx(uint8_t sig[APAGON_SIG], const char *ctx,
     const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
     const uint8_t sk[APAGON_SIGN_SK]);
 
-/* 0 if sig is a valid signature by pk over ctx || a || b, else CRYPTO_EVERIFY. */
+/* 0 if sig is a valid signature by pk over H(ctx) || a || b, else CRYPTO_EVERIFY. */
 int crypto_verify_ctx(const uint8_t sig[APAGON_SIG], const char *ctx,
     const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
     const uint8_t pk[APAGON_SIGN_PK]);

@@ -85,11 +85,11 @@ decode_body(const struct bundle *b, union body *u)
 {
 	switch (b->h.type) {
 	case BUNDLE_CERT:
-		return chain_decode(&u->chain, b->body, b->body_len);
+		return chain_decode(&u->chain, b->pub, b->pub_len);
 	case BUNDLE_PREKEY:
-		return prekey_decode(&u->prekey, b->body, b->body_len);
+		return prekey_decode(&u->prekey, b->pub, b->pub_len);
 	case BUNDLE_REVOKE:
-		return revocation_decode(&u->rev, b->body, b->body_len);
+		return revocation_decode(&u->rev, b->pub, b->pub_len);
 	}
 	return MESH_OK;
 }
@@ -185,8 +185,9 @@ sender_and_signature(struct accept_ctx *ax, const struct bundle *b, const union 
 		return MESH_OK;
 	}
 	crypto_key_id(kid, ax->nk->authority_pk);
-	if (memcmp(kid, b->h.sender, APAGON_KEYID) == 0 &&
-	    bundle_verify(b, ax->nk, ax->nk->authority_pk) == MESH_OK) {
+	if (memcmp(kid, b->h.sender, APAGON_KEYID) == 0) {
+		if (bundle_verify(b, ax->nk, ax->nk->authority_pk) != MESH_OK)
+			return MESH_ESIGNATURE;
 		memcpy(pk, ax->nk->authority_pk, APAGON_SIGN_PK);
 		*is_authority = 1;
 		return MESH_OK;
@@ -211,15 +212,21 @@ sender_and_signature(struct accept_ctx *ax, const struct bundle *b, const union 
 	return MESH_OK;
 }
 
-/* Revoked by the authority, or by the certificate's own issuer. One lookup in the
- * usual case, where nobody has revoked the key at all. */
-static int
-link_revoked(struct accept_ctx *ax, const struct cert *c)
+int
+accept_chain_revoked(struct store *st, const uint8_t authority_pk[APAGON_SIGN_PK],
+    const struct chain *ch)
 {
-	if (store_is_revoked(ax->st, c->subject, NULL) <= 0)
-		return 0;
-	return store_is_revoked(ax->st, c->subject, c->issuer) > 0 ||
-	    store_is_revoked(ax->st, c->subject, ax->nk->authority_pk) > 0;
+	for (int i = 0; i < ch->n; i++) {
+		const struct cert *c = &ch->c[i];
+
+		/* One lookup in the usual case, where nobody revoked the key at all. */
+		if (store_is_revoked(st, c->subject, NULL) <= 0)
+			continue;
+		if (store_is_revoked(st, c->subject, c->issuer) > 0 ||
+		    store_is_revoked(st, c->subject, authority_pk) > 0)
+			return 1;
+	}
+	return 0;
 }
 
 /* The effect of a clear bundle, once stored. Checks were done before any write. */
@@ -227,7 +234,7 @@ static int
 apply_public(struct accept_ctx *ax, const struct bundle *b, const union body *u,
     const uint8_t sender_pk[APAGON_SIGN_PK], int64_t now)
 {
-	struct member m;
+	struct member m, old;
 	int rc;
 
 	switch (b->h.type) {
@@ -254,6 +261,9 @@ apply_public(struct accept_ctx *ax, const struct bundle *b, const union body *u,
 			m.first_seen = now;
 			m.chain = enc;
 			m.chain_len = (size_t)n;
+			/* A renewed certificate is never replaced by an older one. */
+			if (store_get_member(ax->st, m.pk, &old) == MESH_OK && old.not_after > m.not_after)
+				continue;
 			if ((rc = store_put_member(ax->st, &m)) != MESH_OK)
 				return rc;
 		}
@@ -281,14 +291,26 @@ apply_public(struct accept_ctx *ax, const struct bundle *b, const union body *u,
  * member can make relays forget traffic meant for someone else.
  */
 static int
+only_member(void *ctx, const struct member *m)
+{
+	(void)m;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int
 purge_acknowledged(struct accept_ctx *ax, const struct bundle *b)
 {
 	uint8_t ids[APAGON_RECEIPT_MAX_IDS][APAGON_HASH];
 	struct stored_bundle sb;
-	int n, rc;
+	int n, rc, holders = 0;
 
 	if ((n = bundle_receipt_ids(b, ids, APAGON_RECEIPT_MAX_IDS)) < 0)
 		return MESH_OK;         /* decode already vouched for it */
+	/* Bundles name their recipient by a 6-byte key ID. If a second member ever
+	 * shared the signer's (a ground collision), purge nothing rather than guess. */
+	if (store_members_by_keyid(ax->st, b->h.sender, only_member, &holders) < 0 || holders != 1)
+		return MESH_OK;
 	for (int i = 0; i < n; i++) {
 		if (store_get_bundle(ax->st, ids[i], &sb) != MESH_OK || sb.type != BUNDLE_MSG ||
 		    memcmp(sb.recipient, b->h.sender, APAGON_KEYID) != 0)
@@ -301,7 +323,6 @@ purge_acknowledged(struct accept_ctx *ax, const struct bundle *b)
 
 struct name_check {
 	const uint8_t *pk;
-	const char *unit;
 	int others;
 };
 
@@ -310,7 +331,8 @@ count_other_keys(void *ctx, const struct member *m)
 {
 	struct name_check *nc = ctx;
 
-	if (memcmp(m->pk, nc->pk, APAGON_SIGN_PK) != 0 && strcmp(m->unit, nc->unit) == 0)
+	/* Any unit: sending by name does not look at units either. */
+	if (memcmp(m->pk, nc->pk, APAGON_SIGN_PK) != 0)
 		nc->others++;
 	return 0;
 }
@@ -366,9 +388,8 @@ check(struct accept_ctx *ax, struct bundle *b, union body *u, const uint8_t *buf
 	/* 6 revocation: once known, a revoked key is refused outright, whatever creation
 	 * time it claims, because a thief can write any time it likes. */
 	if (!is_authority) {
-		for (int i = 0; i < ch.n; i++)
-			if (link_revoked(ax, &ch.c[i]))
-				return MESH_EREVOKED;
+		if (accept_chain_revoked(ax->st, ax->nk->authority_pk, &ch))
+			return MESH_EREVOKED;
 		if (!cached && b->h.type != BUNDLE_CERT)
 			remember_sender(ax, res->sender_pk, &ch, now);
 	}
@@ -382,7 +403,7 @@ check(struct accept_ctx *ax, struct bundle *b, union body *u, const uint8_t *buf
 	}
 	if (b->h.type == BUNDLE_CERT) {
 		const struct cert *leaf = &ch.c[ch.n - 1];
-		struct name_check nc = { leaf->subject, leaf->unit, 0 };
+		struct name_check nc = { leaf->subject, 0 };
 
 		if (store_each_member(ax->st, leaf->name, count_other_keys, &nc) >= 0 && nc.others)
 			res->key_conflict = 1;
@@ -446,8 +467,6 @@ accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now
 		goto undo;
 	if ((rc = apply_public(ax, &b, &u, res->sender_pk, now)) != MESH_OK)
 		goto undo;
-	if (b.h.type == BUNDLE_RECEIPT && (rc = purge_acknowledged(ax, &b)) != MESH_OK)
-		goto undo;
 	if (res->for_me && ax->deliver) {
 		res->local = ax->deliver(ax->deliver_ctx, &b, res->sender_pk, now, res);
 		if (res->local == MESH_ESTORE || res->local == MESH_ENOMEM) {
@@ -455,6 +474,9 @@ accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now
 			goto undo;
 		}
 	}
+	/* After delivery, so the final recipient of a receipt checks it first. */
+	if (b.h.type == BUNDLE_RECEIPT && (rc = purge_acknowledged(ax, &b)) != MESH_OK)
+		goto undo;
 	if (savepoint && (rc = store_release(ax->st)) != MESH_OK)
 		goto undo;
 	goto out;

@@ -6,6 +6,10 @@
  *   1 size   2 decode   3 network   4 signature   5 certificate chain and validity
  *   6 revocation   7 quota   8 duplicate
  *
+ * Two refinements: step 2 reads only the version before step 3, because the other
+ * header fields are masked under the network's key; and a bundle already held is
+ * reported as a duplicate without a quota check, since it needs no room.
+ *
  * A bundle is accepted only when the transaction holding it commits: callers group
  * bundles between accept_begin() and accept_commit(), and each bundle runs inside its
  * own SAVEPOINT, so one bad bundle never undoes its neighbours.
@@ -88,6 +92,10 @@ void accept_rollback(struct accept_ctx *ax);
  */
 int accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now,
     struct accept_result *res);
+
+/* 1 if any link of the chain is revoked by its issuer or by the authority. */
+int accept_chain_revoked(struct store *st, const uint8_t authority_pk[APAGON_SIGN_PK],
+    const struct chain *ch);
 
 /*
  * When a bundle from `created` with lifetime `life` (seconds) received at `now` stops

@@ -31,6 +31,8 @@ netkeys_derive(struct netkeys *nk, const uint8_t authority_pk[APAGON_SIGN_PK],
 	crypto_hash_ctx(nk->hp_key, APAGON_KEY, APAGON_CTX_HP_KEY, NULL, 0, network_key, APAGON_KEY);
 	crypto_hash_ctx(nk->tag_key, APAGON_KEY, APAGON_CTX_NETTAG_KEY, NULL, 0, network_key,
 	    APAGON_KEY);
+	crypto_hash_ctx(nk->body_key, APAGON_KEY, APAGON_CTX_BODY_KEY, NULL, 0, network_key,
+	    APAGON_KEY);
 }
 
 void
@@ -38,6 +40,7 @@ netkeys_wipe(struct netkeys *nk)
 {
 	sodium_memzero(nk->hp_key, sizeof nk->hp_key);
 	sodium_memzero(nk->tag_key, sizeof nk->tag_key);
+	sodium_memzero(nk->body_key, sizeof nk->body_key);
 }
 
 static const uint32_t lifetime_units[4] = { 60, 3600, 86400, 7 * 86400 };
@@ -162,22 +165,38 @@ finish(uint8_t *out, size_t blen, const struct netkeys *nk, const uint8_t sk[APA
 	return (int)(APAGON_BUNDLE_HDR + blen + APAGON_SIG);
 }
 
+/* The single-use key of one public bundle: the network's body key over its header. */
+static void
+public_key(uint8_t key[APAGON_KEY], const uint8_t *hdr, const struct netkeys *nk)
+{
+	crypto_hash_ctx2(key, APAGON_KEY, APAGON_CTX_PUBLIC_BODY, nk->network_id, APAGON_HASH, hdr,
+	    APAGON_SIGNED_HDR, nk->body_key, APAGON_KEY);
+}
+
 int
-bundle_build_clear(uint8_t *out, size_t cap, const struct bundle_hdr *h,
+bundle_build_public(uint8_t *out, size_t cap, const struct bundle_hdr *h,
     const uint8_t *body, size_t blen, const struct netkeys *nk,
     const uint8_t sender_sk[APAGON_SIGN_SK])
 {
+	uint8_t key[APAGON_KEY];
 	int rc;
 
 	if (bundle_type_sealed(h->type))
 		return MESH_EINVAL;
-	if (blen > APAGON_MAX_BUNDLE - APAGON_BUNDLE_MIN || cap < APAGON_BUNDLE_MIN + blen)
+	if (blen == 0 || blen > APAGON_PUBLIC_MAX || cap < APAGON_BUNDLE_MIN + APAGON_TAG + blen)
 		return MESH_ETOOBIG;
 	if ((rc = put_signed_hdr(out + 1, h, nk)) != MESH_OK)
 		return rc;
-	if (blen)
-		memmove(out + APAGON_BUNDLE_HDR, body, blen);
-	return finish(out, blen, nk, sender_sk);
+	public_key(key, out + 1, nk);
+	/* body may alias out: seal through a copy of the record. */
+	{
+		uint8_t rec[APAGON_PUBLIC_MAX];
+
+		memcpy(rec, body, blen);
+		crypto_aead_seal(out + APAGON_BUNDLE_HDR, rec, blen, out + 1, APAGON_SIGNED_HDR, key);
+	}
+	sodium_memzero(key, sizeof key);
+	return finish(out, blen + APAGON_TAG, nk, sender_sk);
 }
 
 /*
@@ -339,7 +358,7 @@ bundle_decode(struct bundle *b, const uint8_t *buf, size_t len, const struct net
 	if (b->h.type > BUNDLE_TYPE_MAX ||
 	    (b->h.lifetime & 0x3f) == 0)
 		return MESH_EDECODE;
-	if (b->h.type == BUNDLE_MSG ? b->body_len < APAGON_TAG + 1 : b->body_len == 0)
+	if (b->body_len < APAGON_TAG + 1)
 		return MESH_EDECODE;
 	/* A receipt: 1..32 clear IDs, then exactly the sealed delivery time. */
 	if (b->h.type == BUNDLE_RECEIPT && (b->body[0] < 1 || b->body[0] > APAGON_RECEIPT_MAX_IDS ||
@@ -347,6 +366,20 @@ bundle_decode(struct bundle *b, const uint8_t *buf, size_t len, const struct net
 		return MESH_EDECODE;
 
 	bundle_id(b->id, b->signed_hdr, b->body, b->body_len, nk);
+	if (!bundle_type_sealed(b->h.type)) {
+		uint8_t key[APAGON_KEY];
+		int rc;
+
+		if (b->body_len > APAGON_PUBLIC_MAX + APAGON_TAG)
+			return MESH_EDECODE;
+		public_key(key, b->signed_hdr, nk);
+		rc = crypto_aead_open(b->pub, b->body, b->body_len, b->signed_hdr, APAGON_SIGNED_HDR,
+		    key);
+		sodium_memzero(key, sizeof key);
+		if (rc != 0)
+			return MESH_EDECODE;
+		b->pub_len = b->body_len - APAGON_TAG;
+	}
 	return MESH_OK;
 }
 

@@ -20,8 +20,11 @@
  *   *: masked with header protection (the low 6 bits of vptt too).
  *   hops is the only field outside the signature; it is not masked either.
  *
- * The body is an AEAD ciphertext plus 16-byte tag for sealed types (MSG, RECEIPT) and
- * clear for the public types (CERT, PREKEY, REVOKE).
+ * The body is AEAD-sealed in every type. MSG: the text, to the recipient's prekey.
+ * RECEIPT: n || n acknowledged IDs (clear, for relays) || the delivery time sealed back
+ * to the original sender. The public types (CERT, PREKEY, REVOKE) are sealed to the
+ * whole network under a per-bundle key derived from the network key: every member and
+ * relay reads them, an outsider reads no names, units or keys.
  */
 #ifndef APAGON_BUNDLE_H
 #define APAGON_BUNDLE_H
@@ -65,6 +68,7 @@ struct netkeys {
 	uint8_t authority_pk[APAGON_SIGN_PK];
 	uint8_t hp_key[APAGON_KEY];        /* secret: header protection */
 	uint8_t tag_key[APAGON_KEY];       /* secret: network tag */
+	uint8_t body_key[APAGON_KEY];      /* secret: bodies of public bundles */
 };
 
 /* Derive a member's netkeys from the authority's public key and the network key. */
@@ -85,6 +89,9 @@ struct bundle_hdr {
 	uint8_t salt[APAGON_SALT];          /* random; makes each message key fresh */
 };
 
+/* Largest record a public bundle carries (a two-certificate chain). */
+#define APAGON_PUBLIC_MAX 1024
+
 /* A decoded bundle. body points into the buffer passed to bundle_decode(). */
 struct bundle {
 	struct bundle_hdr h;
@@ -94,6 +101,8 @@ struct bundle {
 	size_t body_len;
 	uint8_t sig[APAGON_SIG];
 	uint8_t id[APAGON_HASH];
+	uint8_t pub[APAGON_PUBLIC_MAX];         /* public types: the opened record */
+	size_t pub_len;
 };
 
 /*
@@ -108,10 +117,11 @@ uint8_t lifetime_code(uint32_t seconds);
 void bundle_hdr_salt(struct bundle_hdr *h);
 
 /*
- * Encode and sign a bundle with a clear body (CERT, PREKEY, REVOKE). out must hold
- * APAGON_BUNDLE_MIN + blen bytes. Returns the bundle size, or a negative MESH_E*.
+ * Encode and sign a public bundle (CERT, PREKEY, REVOKE): `body` is the record, sealed
+ * to the network. out must hold APAGON_BUNDLE_MIN + APAGON_TAG + blen bytes. Returns
+ * the bundle size, or a negative MESH_E*.
  */
-int bundle_build_clear(uint8_t *out, size_t cap, const struct bundle_hdr *h,
+int bundle_build_public(uint8_t *out, size_t cap, const struct bundle_hdr *h,
     const uint8_t *body, size_t blen, const struct netkeys *nk,
     const uint8_t sender_sk[APAGON_SIGN_SK]);
 
@@ -149,9 +159,10 @@ int bundle_receipt_ids(const struct bundle *b, uint8_t (*ids)[APAGON_HASH], int 
 size_t bundle_plain_len(const struct bundle *b);
 
 /*
- * Parse `len` bytes, remove header protection, check the network tag and compute the
- * ID. The signature is not checked here. Returns MESH_OK, MESH_ESIZE, MESH_EDECODE or
- * MESH_ENETWORK. b->body points into buf.
+ * Parse `len` bytes, remove header protection, check the network tag, compute the ID
+ * and, for public types, open the record into b->pub. The signature is not checked
+ * here. Returns MESH_OK, MESH_ESIZE, MESH_EDECODE (including a public body that does
+ * not open) or MESH_ENETWORK. b->body points into buf.
  */
 int bundle_decode(struct bundle *b, const uint8_t *buf, size_t len, const struct netkeys *nk);
 
@@ -166,7 +177,8 @@ int bundle_verify(const struct bundle *b, const struct netkeys *nk,
 int bundle_open(uint8_t *m, const struct bundle *b, const struct seal_keys *k,
     const struct netkeys *nk);
 
-/* 1 if the bundle type carries an AEAD body. */
+/* 1 if the bundle type is sealed to one member (MSG, RECEIPT); public types are
+ * sealed to the network. */
 int bundle_type_sealed(uint8_t type);
 
 /* Short names: "flash", "immediate", "priority", "routine"; and the reverse (-1 if none). */

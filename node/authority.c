@@ -172,9 +172,11 @@ issuer_enroll(struct issuer *is, const uint8_t *req, size_t reqlen, int role,
 		return MESH_EINVAL;
 	if (days <= 0)
 		days = 365;
-	if (days > 3650)
+	if (days > NODE_CERT_MAX_DAYS)
 		return MESH_EINVAL;
-	if (store_is_revoked(is->st, r.pk, NULL) > 0)
+	/* Never re-enrol a key this office or the authority revoked. */
+	if (store_is_revoked(is->st, r.pk, is->pk) > 0 ||
+	    store_is_revoked(is->st, r.pk, is->net.authority_pk) > 0)
 		return MESH_EREVOKED;
 	memset(&c, 0, sizeof c);
 	c.role = (uint8_t)role;
@@ -281,11 +283,11 @@ issuer_revoke(struct issuer *is, const uint8_t subject[APAGON_SIGN_PK], const ch
 	h.created = (uint32_t)now;
 	h.lifetime = lifetime_code(63 * 7 * 86400);
 	bundle_hdr_salt(&h);
-	if (!(out = malloc(APAGON_BUNDLEFILE_HDR + 2 + APAGON_BUNDLE_MIN + (size_t)blen)))
+	if (!(out = malloc(APAGON_BUNDLEFILE_HDR + 2 + APAGON_BUNDLE_MIN + APAGON_TAG + (size_t)blen)))
 		return MESH_ENOMEM;
 	bundlefile_header(out);
-	n = bundle_build_clear(out + APAGON_BUNDLEFILE_HDR + 2,
-	    APAGON_BUNDLE_MIN + (size_t)blen, &h, body, (size_t)blen, &is->nk, is->sk);
+	n = bundle_build_public(out + APAGON_BUNDLEFILE_HDR + 2,
+	    APAGON_BUNDLE_MIN + APAGON_TAG + (size_t)blen, &h, body, (size_t)blen, &is->nk, is->sk);
 	if (n < 0) {
 		free(out);
 		return n;

@@ -111,7 +111,7 @@ node_send(struct node *n, const uint8_t to_pk[APAGON_SIGN_PK], int precedence,
 		return MESH_ETOOBIG;
 	if ((rc = store_get_member(n->st, to_pk, &m)) != MESH_OK)
 		return rc;
-	if (store_is_revoked(n->st, to_pk, NULL) > 0)
+	if (node_member_revoked(n, to_pk))
 		return MESH_EREVOKED;
 	if ((rc = store_peer_prekey_current(n->st, to_pk, now, &theirs)) != MESH_OK)
 		return rc == MESH_ENOTFOUND ? MESH_ENOPREKEY : rc;
@@ -152,9 +152,11 @@ send_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[APA
  * and drop their copies. */
 static int
 take_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[APAGON_SIGN_PK],
-    int64_t now)
+    const uint8_t sealed[4], int64_t now)
 {
 	uint8_t ids[APAGON_RECEIPT_MAX_IDS][APAGON_HASH];
+	int64_t at = (int64_t)((uint32_t)sealed[0] << 24 | (uint32_t)sealed[1] << 16 |
+	    (uint32_t)sealed[2] << 8 | sealed[3]);
 	struct msg_rec rec;
 	int count, done = 0, rc;
 
@@ -164,7 +166,10 @@ take_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[APA
 		if (store_get_msg(n->st, ids[i], &rec) != MESH_OK || rec.dir != MSG_OUT ||
 		    memcmp(rec.peer_pk, sender_pk, APAGON_SIGN_PK) != 0 || rec.state == OUT_DELIVERED)
 			continue;
-		if ((rc = store_msg_set_state(n->st, ids[i], OUT_DELIVERED, now, NULL)) != MESH_OK)
+		/* The recipient's own word for when, unless its clock is implausible. */
+		if (at < rec.local_time - n->ax.skew || at > now + n->ax.skew)
+			at = now;
+		if ((rc = store_msg_set_state(n->st, ids[i], OUT_DELIVERED, at, NULL)) != MESH_OK)
 			return rc;
 		store_unpin_bundle(n->st, ids[i]);
 		rc = store_purge_bundle(n->st, ids[i]);
@@ -223,10 +228,10 @@ node_deliver(void *ctx, const struct bundle *b, const uint8_t sender_pk[APAGON_S
 			rc = send_receipt(n, b, sender_pk, &theirs, now);
 		/* Delivered: the bundle has no one left to reach. A tombstone keeps
 		 * replays out until it would have expired. */
-		if (rc == MESH_OK)
-			rc = store_purge_bundle(n->st, b->id);
+		if (rc == MESH_OK && (rc = store_purge_bundle(n->st, b->id)) == MESH_ENOTFOUND)
+			rc = MESH_OK;   /* our own receipt's acceptance already dropped it */
 	} else if (rc == MESH_OK) {
-		rc = take_receipt(n, b, sender_pk, now);
+		rc = take_receipt(n, b, sender_pk, m, now);
 	}
 	sodium_free(m);         /* wipes the plaintext */
 	return rc;

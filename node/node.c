@@ -263,7 +263,7 @@ static int
 publish(struct node *n, int type, const uint8_t *body, size_t blen, uint32_t lifetime,
     int64_t now, uint8_t id[APAGON_HASH])
 {
-	uint8_t buf[APAGON_BUNDLE_MIN + APAGON_CHAIN_MAX];
+	uint8_t buf[APAGON_BUNDLE_MIN + APAGON_TAG + APAGON_CHAIN_MAX];
 	struct bundle_hdr h;
 	struct accept_result res;
 	int len;
@@ -276,7 +276,7 @@ publish(struct node *n, int type, const uint8_t *body, size_t blen, uint32_t lif
 	h.created = (uint32_t)now;
 	h.lifetime = lifetime_code(lifetime);
 	bundle_hdr_salt(&h);
-	if ((len = bundle_build_clear(buf, sizeof buf, &h, body, blen, &n->nk, n->sk)) < 0)
+	if ((len = bundle_build_public(buf, sizeof buf, &h, body, blen, &n->nk, n->sk)) < 0)
 		return len;
 	node_accept_own(n, buf, (size_t)len, now, &res);
 	if (res.reason != MESH_OK)

@@ -31,6 +31,9 @@
 #define NODE_PREKEY_GRACE    (14 * 86400)   /* keep a retired secret this long */
 #define NODE_PREKEY_LIFETIME (NODE_PREKEY_PERIOD + NODE_PREKEY_GRACE)
 #define NODE_DEFAULT_LIFETIME (7 * 86400)   /* messages */
+/* Certificates may not outlive their revocation bundle, whose lifetime is the
+ * longest a lifetime code expresses (63 weeks): so 441 days at most. */
+#define NODE_CERT_MAX_DAYS   441
 /* Store quotas (mesh/store.h): room for a week of heavy traffic on a small board,
  * and no single member may take more than a sixteenth of it. */
 #define NODE_QUOTA_TOTAL     (256LL << 20)
@@ -197,7 +200,7 @@ const struct network_desc *issuer_network(const struct issuer *);
 /*
  * Issue a certificate for a request and encode the enrollment file into out. An
  * enroller may only issue members of its own unit (unit NULL means its own); the
- * authority issues members or enrollers of any unit. days: validity, 1..3650 (0: 365).
+ * authority issues members or enrollers of any unit. days: validity, 1..NODE_CERT_MAX_DAYS (0: 365).
  * Returns the file's length, or MESH_EINVAL (bad days/unit), MESH_ECHAIN (outside
  * the enroller's powers), MESH_EREVOKED (the key was revoked), a decode error.
  */

@@ -72,6 +72,9 @@ int node_retry_pending(struct node *n, int64_t now);
 int node_resolve_in(struct store *st, const char *who, uint8_t pk[APAGON_SIGN_PK],
     void (*fn)(void *, const struct member *), void *ctx);
 
+/* 1 if the member's key or an issuer above it is revoked (as acceptance judges it). */
+int node_member_revoked(struct node *n, const uint8_t pk[APAGON_SIGN_PK]);
+
 /* Does `who` look like a hex key ID or key prefix, and does it match pk? */
 int node_hex_matches(const char *who, const uint8_t pk[APAGON_SIGN_PK]);
 

@@ -119,12 +119,23 @@ node_outbox(struct node *n, void (*fn)(void *, const struct node_msg *), void *c
 	return walk(n, MSG_OUT, fn, ctx);
 }
 
-/* Revoked by the authority or by the certificate's issuer. */
+/* Revoked, or issued by someone revoked: the acceptance path's own rule. */
 static int
 member_revoked(struct node *n, const struct member *m)
 {
-	return store_is_revoked(n->st, m->pk, m->issuer) > 0 ||
-	    (n->enrolled && store_is_revoked(n->st, m->pk, n->nk.authority_pk) > 0);
+	struct chain ch;
+
+	if (!n->enrolled || chain_decode(&ch, m->chain, m->chain_len) != MESH_OK)
+		return 0;
+	return accept_chain_revoked(n->st, n->nk.authority_pk, &ch);
+}
+
+int
+node_member_revoked(struct node *n, const uint8_t pk[APAGON_SIGN_PK])
+{
+	struct member m;
+
+	return store_get_member(n->st, pk, &m) == MESH_OK && member_revoked(n, &m);
 }
 
 struct roster_walk {

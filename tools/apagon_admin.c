@@ -238,9 +238,9 @@ admin_enroll(struct cli *c, int argc, char **argv)
 
 		errno = 0;
 		d = strtol(days_s, &end, 10);
-		if (errno || *end || end == days_s || d < 1 || d > 3650)
-			return cli_usage_err(c, "bad --days \"%s\": give a number of days, 1..3650",
-			    days_s);
+		if (errno || *end || end == days_s || d < 1 || d > NODE_CERT_MAX_DAYS)
+			return cli_usage_err(c, "bad --days \"%s\": give a number of days, 1..%d",
+			    days_s, NODE_CERT_MAX_DAYS);
 		days = (int)d;
 	}
 	if ((rc = cli_read(c, reqf, 65536, &req, &reqlen)) != CLI_OK)

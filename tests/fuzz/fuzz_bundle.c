@@ -11,7 +11,7 @@
  *   - type, precedence, lifetime and the body length are within the protocol's limits;
  *   - the unmasked signed header agrees with the decoded fields;
  *   - a bundle that verifies under a fixed key is rebuilt, byte for byte (hops aside),
- *     by bundle_build_clear / bundle_build_sealed: Ed25519 and the message key are
+ *     by bundle_build_public / bundle_build_sealed: Ed25519 and the message key are
  *     deterministic, so any difference is a decode/encode mismatch.
  */
 #include "fuzz.h"
@@ -48,7 +48,7 @@ check_rebuild(const struct bundle *b, const uint8_t *data, size_t size, const ui
 	} else if (m)
 		n = bundle_build_sealed(out, size, &b->h, m, mlen, sk, &k->nk, sender_sk);
 	else
-		n = bundle_build_clear(out, size, &b->h, b->body, b->body_len, &k->nk, sender_sk);
+		n = bundle_build_public(out, size, &b->h, b->pub, b->pub_len, &k->nk, sender_sk);
 	FUZZ_CHECK(n == (int)size);
 	FUZZ_CHECK(out[0] == 0);
 	FUZZ_CHECK(memcmp(out + 1, data + 1, size - 1) == 0);
@@ -100,7 +100,7 @@ check_clear(const struct bundle *b, const uint8_t *data, size_t size,
 
 	switch (b->h.type) {
 	case BUNDLE_CERT:
-		if (chain_decode(&ch, b->body, b->body_len) == MESH_OK) {
+		if (chain_decode(&ch, b->pub, b->pub_len) == MESH_OK) {
 			FUZZ_CHECK(ch.n == 1 || ch.n == 2);
 			rc = chain_verify(&ch, k->nk.network_id, k->nk.authority_pk, FUZZ_NOW,
 			    FUZZ_SKEW, fuzz_revoked, NULL);
@@ -111,11 +111,11 @@ check_clear(const struct bundle *b, const uint8_t *data, size_t size,
 		}
 		break;
 	case BUNDLE_PREKEY:
-		rc = prekey_decode(&pr, b->body, b->body_len);
-		FUZZ_CHECK((rc == MESH_OK) == (b->body_len == APAGON_PREKEY_REC));
+		rc = prekey_decode(&pr, b->pub, b->pub_len);
+		FUZZ_CHECK((rc == MESH_OK) == (b->pub_len == APAGON_PREKEY_REC));
 		break;
 	case BUNDLE_REVOKE:
-		if (revocation_decode(&rv, b->body, b->body_len) == MESH_OK)
+		if (revocation_decode(&rv, b->pub, b->pub_len) == MESH_OK)
 			FUZZ_CHECK(strlen(rv.reason) <= APAGON_NAME_MAX);
 		break;
 	default:
@@ -151,10 +151,9 @@ one(const uint8_t *data, size_t size, const struct fuzz_keys *k)
 	    (APAGON_BUNDLE_VERSION << 6 | b.h.precedence << 4 | b.h.type));
 	FUZZ_CHECK(memcmp(b.signed_hdr, data + 1, 2) == 0);         /* tag: not masked */
 	FUZZ_CHECK(memcmp(b.signed_hdr + 17, data + 18, 9) == 0);   /* created..salt */
-	if (bundle_type_sealed(b.h.type))
-		FUZZ_CHECK(b.body_len >= APAGON_TAG + 1);
-	else
-		FUZZ_CHECK(b.body_len >= 1);
+	FUZZ_CHECK(b.body_len >= APAGON_TAG + 1);
+	if (!bundle_type_sealed(b.h.type))     /* public: the record opened */
+		FUZZ_CHECK(b.pub_len == b.body_len - APAGON_TAG);
 	(void)lifetime_seconds(b.h.lifetime);
 	(void)bundle_type_name(b.h.type);
 	(void)precedence_name(b.h.precedence);

@@ -172,8 +172,8 @@ clear_bundle(uint8_t *out, uint8_t type, const uint8_t *body, size_t blen,
 	int n;
 
 	make_hdr(&h, type, PREC_PRIORITY, sender_pk, NULL);
-	n = bundle_build_clear(out, APAGON_MAX_BUNDLE, &h, body, blen, nk, sender_sk);
-	must(n > 0, "bundle_build_clear");
+	n = bundle_build_public(out, APAGON_MAX_BUNDLE, &h, body, blen, nk, sender_sk);
+	must(n > 0, "bundle_build_public");
 	return n;
 }
 

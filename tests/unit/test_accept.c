@@ -282,7 +282,7 @@ cert_bundle(struct world *w, const struct chain *ch, const uint8_t *subject_pk,
 	h.created = (uint32_t)T0;
 	h.lifetime = lifetime_code(86400);
 	bundle_hdr_salt(&h);
-	n = bundle_build_clear(out, 1024, &h, body, (size_t)blen, node_netkeys(w->alice), subject_sk);
+	n = bundle_build_public(out, 1024, &h, body, (size_t)blen, node_netkeys(w->alice), subject_sk);
 	CHECK(n > 0);
 	return (size_t)n;
 }
@@ -358,7 +358,7 @@ test_forged_certificates_refused(void)
 			h.created = (uint32_t)T0;
 			h.lifetime = lifetime_code(3600);
 			bundle_hdr_salt(&h);
-			n = bundle_build_clear(raw, sizeof raw, &h, body, (size_t)blen,
+			n = bundle_build_public(raw, sizeof raw, &h, body, (size_t)blen,
 			    node_netkeys(w.alice), fsk);
 			CHECK_EQ(import_one(w.bob, raw, (size_t)n, T0), MESH_EDECODE);
 		}
@@ -511,7 +511,7 @@ test_prekey_signed_by_wrong_key(void)
 	h.created = (uint32_t)T0;
 	h.lifetime = lifetime_code(86400);
 	bundle_hdr_salt(&h);
-	n = bundle_build_clear(raw, sizeof raw, &h, body, sizeof body, node_netkeys(w.alice), msk);
+	n = bundle_build_public(raw, sizeof raw, &h, body, sizeof body, node_netkeys(w.alice), msk);
 	CHECK(n > 0);
 	CHECK_EQ(import_one(w.bob, raw, (size_t)n, T0), MESH_ESIGNATURE);
 	CHECK_EQ(held_bytes(w.bob), before);
@@ -836,6 +836,105 @@ test_receipt_purges_relay_copies(void)
 	world_down(&w);
 }
 
+static void
+test_forged_authority_is_a_signature_failure(void)
+{
+	struct world w;
+	uint8_t body[APAGON_REVOCATION_MAX], raw[512], mpk[32], msk[64];
+	struct revocation rev;
+	struct bundle_hdr h;
+	int blen, n;
+
+	world_up(&w);
+	crypto_sign_keygen(mpk, msk);
+	memset(&rev, 0, sizeof rev);
+	memcpy(rev.subject, node_pk(w.bob), 32);
+	rev.revoked_at = (uint32_t)T0;
+	blen = revocation_encode(body, sizeof body, &rev);
+	memset(&h, 0, sizeof h);
+	h.type = BUNDLE_REVOKE;
+	h.precedence = PREC_FLASH;
+	crypto_key_id(h.sender, node_netkeys(w.alice)->authority_pk);  /* claims the authority */
+	h.created = (uint32_t)T0;
+	h.lifetime = lifetime_code(86400);
+	bundle_hdr_salt(&h);
+	n = bundle_build_public(raw, sizeof raw, &h, body, (size_t)blen, node_netkeys(w.alice), msk);
+	CHECK_EQ(import_one(w.alice, raw, (size_t)n, T0), MESH_ESIGNATURE);
+	CHECK_EQ(store_is_revoked(node_store(w.alice), node_pk(w.bob), NULL), 0);
+	world_down(&w);
+}
+
+static void
+test_revoked_enroller_takes_its_members(void)
+{
+	struct world w;
+	struct node *hr, *eve;
+	struct issuer *enr;
+	uint8_t req[APAGON_REQUEST_MAX], file[APAGON_ENROLLMENT_MAX], id[APAGON_HASH], *rev;
+	size_t revlen;
+	int rlen, flen;
+
+	world_up(&w);
+	hr = enrol(&w, w.auth, "hr-office", ROLE_ENROLLER, "HR", 0, T0);
+	node_close(hr);
+	CHECK_EQ(issuer_open(&enr, path_in(&w, "hr-office"), NULL), 0);
+	CHECK_EQ(node_init(path_in(&w, "eve"), "eve", NULL, KEYFILE_NONE), 0);
+	CHECK_EQ(node_open(&eve, path_in(&w, "eve"), NULL), 0);
+	rlen = node_request(eve, req, sizeof req);
+	flen = issuer_enroll(enr, req, (size_t)rlen, ROLE_MEMBER, NULL, 0, T0, file, sizeof file, NULL);
+	CHECK(flen > 0);
+	CHECK_EQ(node_import(eve, file, (size_t)flen, T0, NULL, NULL, NULL), 0);
+	issuer_close(enr);
+	CHECK_EQ(carry(eve, w.alice, T0), 0);
+	CHECK_EQ(carry(w.alice, eve, T0), 0);
+	CHECK_EQ(node_send(w.alice, node_pk(eve), PREC_ROUTINE, "hello eve", 0, T0, id), 0);
+
+	/* The authority revokes the HR enroller: eve's chain is revoked with it. */
+	hr = NULL;
+	CHECK_EQ(node_open(&hr, path_in(&w, "hr-office"), NULL), 0);
+	CHECK_EQ(issuer_revoke(w.auth, node_pk(hr), "office compromised", T0 + 60, &rev, &revlen), 0);
+	node_close(hr);
+	CHECK_EQ(node_import(w.alice, rev, revlen, T0 + 60, NULL, NULL, NULL), 0);
+	CHECK_EQ(node_member_revoked(w.alice, node_pk(eve)), 1);
+	CHECK_EQ(node_member_revoked(w.alice, node_pk(w.bob)), 0);
+	CHECK_EQ(node_send(w.alice, node_pk(eve), PREC_ROUTINE, "again", 0, T0 + 70, id), MESH_EREVOKED);
+	free(rev);
+	node_close(eve);
+	world_down(&w);
+}
+
+static void
+test_older_certificate_never_replaces_newer(void)
+{
+	struct world w;
+	struct node *dave;
+	uint8_t *old_export, req[APAGON_REQUEST_MAX], file[APAGON_ENROLLMENT_MAX];
+	size_t old_len;
+	struct member m;
+	uint32_t renewed;
+	int rlen, flen;
+
+	world_up(&w);
+	dave = enrol(&w, w.auth, "dave", ROLE_MEMBER, "Interior", 30, T0);
+	CHECK_EQ(node_export(dave, T0, NULL, &old_export, &old_len, NULL), 0);
+	/* Renewed for a year, ten days later. */
+	rlen = node_request(dave, req, sizeof req);
+	flen = issuer_enroll(w.auth, req, (size_t)rlen, ROLE_MEMBER, "Interior", 365, T0 + 10 * 86400,
+	    file, sizeof file, NULL);
+	CHECK_EQ(node_import(dave, file, (size_t)flen, T0 + 10 * 86400, NULL, NULL, NULL), 0);
+	CHECK_EQ(carry(dave, w.bob, T0 + 10 * 86400), 0);
+	CHECK_EQ(store_get_member(node_store(w.bob), node_pk(dave), &m), 0);
+	renewed = m.not_after;
+	CHECK(renewed > (uint32_t)T0 + 300 * 86400);
+	/* The old export arrives late: its certificate must not win. */
+	node_import(w.bob, old_export, old_len, T0 + 11 * 86400, NULL, NULL, NULL);
+	CHECK_EQ(store_get_member(node_store(w.bob), node_pk(dave), &m), 0);
+	CHECK_EQ(m.not_after, renewed);
+	free(old_export);
+	node_close(dave);
+	world_down(&w);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -856,6 +955,9 @@ main(int argc, char **argv)
 		TEST(test_clock_skew),
 		TEST(test_outbox_expires_in_words),
 		TEST(test_receipt_purges_relay_copies),
+		TEST(test_forged_authority_is_a_signature_failure),
+		TEST(test_revoked_enroller_takes_its_members),
+		TEST(test_older_certificate_never_replaces_newer),
 	};
 
 	return test_main("accept", cases, sizeof cases / sizeof cases[0], argc, argv);

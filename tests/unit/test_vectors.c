@@ -111,6 +111,7 @@ build_vectors(void)
 	put_hex("network_id", nk.network_id, 32);
 	put_hex("hp_key", nk.hp_key, 32);
 	put_hex("tag_key", nk.tag_key, 32);
+	put_hex("body_key", nk.body_key, 32);
 
 	put_comment("Members");
 	randombytes_buf(a_seed, 32);
@@ -139,6 +140,42 @@ build_vectors(void)
 	clen = cert_encode(certbuf, sizeof certbuf, &c);
 	CHECK(clen > 0);
 	put_hex("alice_cert", certbuf, (size_t)clen);
+
+	put_comment("Alice's CERT bundle: a public bundle, sealed to the network");
+	{
+		uint8_t chainbuf[APAGON_CHAIN_MAX], cb[APAGON_BUNDLE_MIN + APAGON_TAG + APAGON_CHAIN_MAX];
+		uint8_t pk_hdr[APAGON_SIGNED_HDR], pkey[32], pre[32 + APAGON_SIGNED_HDR], ct[APAGON_CHAIN_MAX + 16];
+		struct chain ch = { .n = 1 };
+		struct bundle_hdr ph;
+		struct bundle pb;
+		int chlen, cblen;
+
+		ch.c[0] = c;
+		chlen = chain_encode(chainbuf, sizeof chainbuf, &ch);
+		memset(&ph, 0, sizeof ph);
+		ph.type = BUNDLE_CERT;
+		ph.precedence = PREC_IMMEDIATE;
+		memcpy(ph.sender, a_id, 6);
+		ph.created = 1790000100;
+		ph.lifetime = lifetime_code(30 * 86400);
+		bundle_hdr_salt(&ph);
+		cblen = bundle_build_public(cb, sizeof cb, &ph, chainbuf, (size_t)chlen, &nk, a_sk);
+		CHECK_EQ(cblen, APAGON_BUNDLE_MIN + APAGON_TAG + chlen);
+		put_hex("alice_chain", chainbuf, (size_t)chlen);
+		CHECK_EQ(bundle_decode(&pb, cb, (size_t)cblen, &nk), 0);
+		memcpy(pk_hdr, pb.signed_hdr, sizeof pk_hdr);
+		put_hex("cert_bundle_signed_header", pk_hdr, sizeof pk_hdr);
+		/* By hand: key = H(PUBLIC_BODY, key=body_key, network ID || signed header). */
+		memcpy(pre, nk.network_id, 32);
+		memcpy(pre + 32, pk_hdr, sizeof pk_hdr);
+		crypto_hash_ctx(pkey, 32, APAGON_CTX_PUBLIC_BODY, pre, sizeof pre, nk.body_key, 32);
+		put_hex("cert_bundle_body_key", pkey, 32);
+		crypto_aead_seal(ct, chainbuf, (size_t)chlen, pk_hdr, sizeof pk_hdr, pkey);
+		CHECK(memcmp(cb + 27, ct, (size_t)chlen + 16) == 0);
+		put_hex("cert_bundle", cb, (size_t)cblen);
+		CHECK_EQ(pb.pub_len, (size_t)chlen);
+		CHECK(memcmp(pb.pub, chainbuf, (size_t)chlen) == 0);
+	}
 
 	put_comment("Prekeys (X25519)");
 	randombytes_buf(a_psk, 32);
