@@ -1,6 +1,8 @@
 /*
  * Certificates, chains, prekey records, revocations: the network's PKI.
  *
+ * These records travel inside public bundles, sealed to the network (bundle.h).
+ *
  * Certificate (docs/protocol.md, "Certificate"):
  *
  *   0  1   version (1)
@@ -79,7 +81,7 @@ int chain_verify(const struct chain *ch, const uint8_t network_id[APAGON_HASH],
     const uint8_t authority_pk[APAGON_SIGN_PK], uint32_t now, uint32_t skew,
     revoked_fn revoked, void *ctx);
 
-/* Prekey record, the body of a PREKEY bundle: serial(4) || X25519 key(32) || not-after(4). */
+/* Prekey record, the record of a PREKEY bundle: serial(4) || X25519 key(32) || not-after(4). */
 #define APAGON_PREKEY_REC 40
 struct prekey_rec {
 	uint32_t serial;
@@ -89,7 +91,7 @@ struct prekey_rec {
 int prekey_encode(uint8_t out[APAGON_PREKEY_REC], const struct prekey_rec *p);
 int prekey_decode(struct prekey_rec *p, const uint8_t *buf, size_t len);
 
-/* Revocation, the body of a REVOKE bundle whose sender is the revoker:
+/* Revocation, the record of a REVOKE bundle whose sender is the revoker:
  * subject key(32) || revoked-at(4) || reason length(1) || reason (0..64). */
 struct revocation {
 	uint8_t subject[APAGON_SIGN_PK];
@@ -100,7 +102,7 @@ struct revocation {
 int revocation_encode(uint8_t *out, size_t cap, const struct revocation *r);
 int revocation_decode(struct revocation *r, const uint8_t *buf, size_t len);
 
-/* Receipt plaintext: count(1, 1..32) || count x bundle ID(32). */
+/* The ID list at the head of a RECEIPT body: count(1, 1..32) || count x bundle ID(32). */
 #define APAGON_RECEIPT_MAX_IDS 32
 int receipt_encode(uint8_t *out, size_t cap, const uint8_t (*ids)[APAGON_HASH], int n);
 /* Returns the number of IDs (>= 1) or MESH_EDECODE. */

@@ -121,8 +121,9 @@ int node_import(struct node *, const uint8_t *buf, size_t len, int64_t now,
     void (*fn)(void *, const struct import_item *), void *ctx, struct import_summary *sum);
 
 /*
- * Export every live bundle into a bundle file: the node's own certificate and prekey
- * first, then everything else, highest precedence first. With `path`, the file is
+ * Export every live bundle into a bundle file, public ones first so the file is
+ * self-contained: own certificate, other certificates, revocations, prekeys, then
+ * everything else, highest precedence first. With `path`, the file is
  * written there (mode 0600, atomically) before anything is marked; outbox messages
  * it carries then count as handed on once more. *buf is malloc'd (may be NULL if the
  * caller does not want it).
