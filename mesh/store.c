@@ -16,6 +16,7 @@
 
 #include "bundle.h"
 #include "mesh.h"
+#include "store_internal.h"
 
 /*
  * Migration i upgrades a file from user_version i to i + 1 and sets user_version
@@ -46,20 +47,6 @@ static const char *const migrations[] = {
 	"CREATE INDEX bundles_rank ON bundles(precedence, expires_at);"
 	"CREATE INDEX bundles_sender ON bundles(sender_pk, precedence, expires_at);"
 	"CREATE INDEX bundles_expiry ON bundles(expires_at);"
-	/* Running byte totals per sender, and overall under the empty key, so a quota
-	 * check costs two primary-key lookups instead of a scan of the store. */
-	"CREATE TABLE usage ("
-	"  sender_pk BLOB PRIMARY KEY NOT NULL,"
-	"  bytes INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TRIGGER bundles_usage_insert AFTER INSERT ON bundles BEGIN"
-	"  INSERT INTO usage(sender_pk, bytes) VALUES (NEW.sender_pk, NEW.size)"
-	"    ON CONFLICT(sender_pk) DO UPDATE SET bytes = bytes + excluded.bytes;"
-	"  INSERT INTO usage(sender_pk, bytes) VALUES (X'', NEW.size)"
-	"    ON CONFLICT(sender_pk) DO UPDATE SET bytes = bytes + excluded.bytes;"
-	"END;"
-	"CREATE TRIGGER bundles_usage_delete AFTER DELETE ON bundles BEGIN"
-	"  UPDATE usage SET bytes = bytes - OLD.size WHERE sender_pk IN (OLD.sender_pk, X'');"
-	"END;"
 	"CREATE TABLE tombstones ("
 	"  id BLOB PRIMARY KEY NOT NULL,"
 	"  expires_at INTEGER NOT NULL);"
@@ -128,12 +115,13 @@ enum query {
 	Q_META_GET,
 	Q_COUNTER_ADD,
 	Q_COUNTERS,
+	Q_DATA_VERSION,
 	Q_HAS_BUNDLE,
-	Q_USAGE_TOTAL,
-	Q_USAGE_SENDER,
-	Q_VICTIM_SENDER,
-	Q_VICTIM_ANY,
+	Q_USAGE_LOAD,
+	Q_VICTIMS_SENDER,
+	Q_VICTIMS_ANY,
 	Q_DELETE_BUNDLE,
+	Q_TOMBSTONED,
 	Q_PUT_BUNDLE,
 	Q_GET_BUNDLE,
 	Q_EACH_BUNDLE,
@@ -178,11 +166,15 @@ enum query {
 	"bundle_id, dir, state, peer_pk, precedence, created, local_time, expires_at, " \
 	"sent_count, delivered_at, reason, sealed_text"
 
-/* Evictable: not pinned, not a public PKI bundle, and ranked strictly below ?2/?3. */
+/*
+ * Evictable: not pinned, not a public PKI bundle, and ranked strictly below ?2/?3; in
+ * eviction order, which is a total order (rowid breaks ties), so the bundles of one
+ * sender come out of both victim queries in the same order.
+ */
 #define EVICTABLE \
 	"pinned = 0 AND type NOT IN (?4, ?5, ?6) AND " \
 	"(precedence < ?2 OR (precedence = ?2 AND expires_at < ?3)) " \
-	"ORDER BY precedence ASC, expires_at ASC, rowid ASC LIMIT 1"
+	"ORDER BY precedence ASC, expires_at ASC, rowid ASC"
 
 static const char *const sql[Q_COUNT] = {
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
@@ -199,22 +191,28 @@ static const char *const sql[Q_COUNT] = {
 	    "INSERT INTO counters(name, value) VALUES (?1, ?2) "
 	    "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
 	[Q_COUNTERS] = "SELECT name, value FROM counters ORDER BY name",
+	/* Moves when another connection commits, not when this one does. */
+	[Q_DATA_VERSION] = "PRAGMA data_version",
 	[Q_HAS_BUNDLE] =
 	    "SELECT EXISTS (SELECT 1 FROM bundles WHERE id = ?1) "
 	    "OR EXISTS (SELECT 1 FROM tombstones WHERE id = ?1)",
-	[Q_USAGE_TOTAL] = "SELECT COALESCE((SELECT bytes FROM usage WHERE sender_pk = X''), 0)",
-	[Q_USAGE_SENDER] = "SELECT COALESCE((SELECT bytes FROM usage WHERE sender_pk = ?1), 0)",
-	[Q_VICTIM_SENDER] =
+	[Q_USAGE_LOAD] = "SELECT sender_pk, SUM(size) FROM bundles GROUP BY sender_pk",
+	[Q_VICTIMS_SENDER] =
 	    "SELECT id, size, sender_pk = ?1 FROM bundles WHERE sender_pk = ?1 AND " EVICTABLE,
-	[Q_VICTIM_ANY] =
+	[Q_VICTIMS_ANY] =
 	    "SELECT id, size, sender_pk = ?1 FROM bundles WHERE " EVICTABLE,
-	[Q_DELETE_BUNDLE] = "DELETE FROM bundles WHERE id = ?1",
-	/* One statement: a held ID fails the primary key, a tombstoned one inserts nothing. */
+	/* Every delete of bundle rows says what went, for the in-memory usage figures. */
+	[Q_DELETE_BUNDLE] = "DELETE FROM bundles WHERE id = ?1 RETURNING sender_pk, size",
+	[Q_TOMBSTONED] = "SELECT EXISTS (SELECT 1 FROM tombstones WHERE id = ?1)",
+	/*
+	 * A held ID fails the primary key. Single-row VALUES on purpose: an INSERT ...
+	 * SELECT may write several rows, so SQLite gives it a statement journal, which
+	 * spills to a temporary file and cost more than the insert itself.
+	 */
 	[Q_PUT_BUNDLE] =
 	    "INSERT INTO bundles(id, type, precedence, sender_pk, recipient, created, "
 	    "stored_at, expires_at, own, pinned, size, raw) "
-	    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 "
-	    "WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE id = ?1)",
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[Q_GET_BUNDLE] = "SELECT " BUNDLE_COLS " FROM bundles WHERE id = ?1",
 	[Q_EACH_BUNDLE] =
 	    "SELECT " BUNDLE_COLS " FROM bundles WHERE expires_at > ?1 "
@@ -223,7 +221,7 @@ static const char *const sql[Q_COUNT] = {
 	    "INSERT OR REPLACE INTO tombstones(id, expires_at) "
 	    "SELECT id, expires_at FROM bundles WHERE id = ?1",
 	[Q_UNPIN] = "UPDATE bundles SET pinned = 0 WHERE id = ?1",
-	[Q_GC_BUNDLES] = "DELETE FROM bundles WHERE expires_at <= ?1",
+	[Q_GC_BUNDLES] = "DELETE FROM bundles WHERE expires_at <= ?1 RETURNING sender_pk, size",
 	[Q_GC_TOMBSTONES] = "DELETE FROM tombstones WHERE expires_at <= ?1",
 	[Q_PUT_MEMBER] =
 	    "INSERT INTO members(" MEMBER_COLS ") "
@@ -298,11 +296,31 @@ struct buf {
 	size_t cap;
 };
 
+/* A bundle chosen for eviction by store_make_room(). */
+struct victim {
+	uint8_t id[APAGON_HASH];
+	int64_t size;
+};
+
 struct store {
 	sqlite3 *db;
 	struct store_quota quota;
 	sqlite3_stmt *stmt[Q_COUNT];
 	struct buf raw, chain, text;
+	/*
+	 * Bytes held, overall and per sender, as this connection sees the bundles table.
+	 * Loaded by one scan when first needed and again whenever they may be wrong:
+	 * another connection committed (data_version moved), or a rollback undid writes
+	 * of ours, or SQLite failed part-way. In between, our own inserts and deletes
+	 * keep them up to date.
+	 */
+	struct usage_map usage;
+	int64_t usage_total;
+	int usage_loaded;               /* 0: stale, load before use */
+	int64_t data_version;           /* PRAGMA data_version the figures are right for */
+	int write_locked;               /* in store_begin()'s transaction: no other writer */
+	struct victim *victim;
+	size_t nvictim, victim_cap;
 	char errmsg[256];
 };
 
@@ -319,11 +337,16 @@ set_errmsg(struct store *s, const char *msg)
 	s->errmsg[n] = '\0';
 }
 
-/* Remember SQLite's message now: a later ROLLBACK would overwrite it. */
+/*
+ * Remember SQLite's message now: a later ROLLBACK would overwrite it. Some errors
+ * (IOERR, FULL, NOMEM, BUSY) make SQLite roll the whole transaction back, so the usage
+ * figures can no longer be trusted.
+ */
 static int
 fail(struct store *s)
 {
 	set_errmsg(s, sqlite3_errmsg(s->db));
+	s->usage_loaded = 0;
 	return MESH_ESTORE;
 }
 
@@ -490,7 +513,19 @@ run_int(struct store *s, sqlite3_stmt *st, int64_t *v)
 static int
 op_begin(struct store *s)
 {
+	/* A savepoint outside any transaction opens a deferred one, not store_begin()'s. */
+	if (sqlite3_get_autocommit(s->db))
+		s->write_locked = 0;
 	return run_plain(s, Q_SAVEPOINT);
+}
+
+/* Roll back and release the innermost savepoint. Rollbacks are rare: reload usage. */
+static void
+op_undo(struct store *s)
+{
+	run_plain(s, Q_ROLLBACK_TO);
+	run_plain(s, Q_RELEASE);
+	s->usage_loaded = 0;
 }
 
 static int
@@ -501,8 +536,7 @@ op_end(struct store *s, int rc)
 		if (rc == MESH_OK)
 			return MESH_OK;
 	}
-	run_plain(s, Q_ROLLBACK_TO);
-	run_plain(s, Q_RELEASE);
+	op_undo(s);
 	return rc;
 }
 
@@ -650,6 +684,8 @@ store_close(struct store *s)
 	if (s->db && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(s->db);
+	usage_map_free(&s->usage);
+	free(s->victim);
 	free(s->raw.p);
 	free(s->chain.p);
 	free(s->text.p);
@@ -664,23 +700,132 @@ store_errmsg(const struct store *s)
 	return s->errmsg[0] ? s->errmsg : "not an error";
 }
 
+/* ---- usage figures (see struct store) ---- */
+
+static int
+data_version(struct store *s, int64_t *v)
+{
+	sqlite3_stmt *st = acquire(s, Q_DATA_VERSION);
+	int rc;
+
+	if (st == NULL)
+		return MESH_ESTORE;
+	rc = run_int(s, st, v);
+	release(s, Q_DATA_VERSION, st);
+	return rc;
+}
+
+/* Mark the figures stale if another connection committed since they were right. */
+static int
+usage_check_version(struct store *s)
+{
+	int64_t v;
+	int rc;
+
+	if (!s->usage_loaded)
+		return MESH_OK;
+	if ((rc = data_version(s, &v)) != MESH_OK)
+		return rc;
+	if (v != s->data_version)
+		s->usage_loaded = 0;
+	return MESH_OK;
+}
+
+static int
+usage_load(struct store *s)
+{
+	uint8_t pk[APAGON_SIGN_PK];
+	sqlite3_stmt *st;
+	int64_t v, bytes;
+	int rc;
+
+	/* The version first: outside a transaction, a commit landing between the two
+	 * costs a needless reload later, never a wrong figure. */
+	if ((rc = data_version(s, &v)) != MESH_OK)
+		return rc;
+	if ((st = acquire(s, Q_USAGE_LOAD)) == NULL)
+		return MESH_ESTORE;
+	usage_map_clear(&s->usage);
+	s->usage_total = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		col_bytes(st, 0, pk, sizeof pk);
+		bytes = sqlite3_column_int64(st, 1);
+		if (usage_map_add(&s->usage, pk, bytes) != MESH_OK) {
+			rc = MESH_ENOMEM;
+			goto out;
+		}
+		s->usage_total += bytes;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = fail(s);
+		goto out;
+	}
+	s->data_version = v;
+	s->usage_loaded = 1;
+	rc = MESH_OK;
+out:
+	release(s, Q_USAGE_LOAD, st);
+	return rc;
+}
+
+/* Make the figures right for what this connection sees now. */
+static int
+usage_ensure(struct store *s)
+{
+	int rc;
+
+	/* Under store_begin()'s write lock nobody else commits; it checked already. */
+	if (!s->write_locked || sqlite3_get_autocommit(s->db))
+		if ((rc = usage_check_version(s)) != MESH_OK)
+			return rc;
+	return s->usage_loaded ? MESH_OK : usage_load(s);
+}
+
+/* Account for a bundle row of ours inserted (delta > 0) or deleted (delta < 0). */
+static void
+usage_account(struct store *s, const uint8_t sender_pk[APAGON_SIGN_PK], int64_t delta)
+{
+	if (!s->usage_loaded)
+		return;
+	if (usage_map_add(&s->usage, sender_pk, delta) != MESH_OK) {
+		s->usage_loaded = 0;
+		return;
+	}
+	s->usage_total += delta;
+}
+
+/* ---- transactions ---- */
+
 int
 store_begin(struct store *s)
 {
-	return run_plain(s, Q_BEGIN);
+	int rc;
+
+	if ((rc = run_plain(s, Q_BEGIN)) != MESH_OK)
+		return rc;
+	s->write_locked = 1;
+	/* Another connection may have committed since we last looked. A failure here
+	 * only means loading the figures again. */
+	if (usage_check_version(s) != MESH_OK)
+		s->usage_loaded = 0;
+	return MESH_OK;
 }
 
 int
 store_commit(struct store *s)
 {
+	s->write_locked = 0;
 	return run_plain(s, Q_COMMIT);
 }
 
 void
 store_rollback(struct store *s)
 {
-	if (!sqlite3_get_autocommit(s->db))
+	s->write_locked = 0;
+	if (!sqlite3_get_autocommit(s->db)) {
 		run_plain(s, Q_ROLLBACK);
+		s->usage_loaded = 0;
+	}
 }
 
 /* Savepoints share one name: SQLite releases or rolls back the innermost of that name. */
@@ -699,8 +844,7 @@ store_release(struct store *s)
 void
 store_rollback_to(struct store *s)
 {
-	run_plain(s, Q_ROLLBACK_TO);
-	run_plain(s, Q_RELEASE);
+	op_undo(s);
 }
 
 /* ---- meta ---- */
@@ -833,44 +977,69 @@ int
 store_usage(struct store *s, const uint8_t sender_pk[APAGON_SIGN_PK], int64_t *total,
     int64_t *sender)
 {
-	sqlite3_stmt *st;
-	int64_t t = 0, u = 0;
 	int rc;
 
-	if ((st = acquire(s, Q_USAGE_TOTAL)) == NULL)
-		return MESH_ESTORE;
-	rc = run_int(s, st, &t);
-	release(s, Q_USAGE_TOTAL, st);
-	if (rc != MESH_OK)
+	if ((rc = usage_ensure(s)) != MESH_OK)
 		return rc;
-	if (sender_pk) {
-		if ((st = acquire(s, Q_USAGE_SENDER)) == NULL)
-			return MESH_ESTORE;
-		if (bind_blob(st, 1, sender_pk, APAGON_SIGN_PK))
-			rc = fail(s);
-		else
-			rc = run_int(s, st, &u);
-		release(s, Q_USAGE_SENDER, st);
-		if (rc != MESH_OK)
-			return rc;
-	}
 	if (total)
-		*total = t;
+		*total = s->usage_total;
 	if (sender)
-		*sender = u;
+		*sender = sender_pk ? usage_map_get(&s->usage, sender_pk) : 0;
 	return MESH_OK;
 }
 
 /*
- * Delete the lowest-ranked evictable bundle (of sender_pk only, for Q_VICTIM_SENDER).
- * 1 and its size (and whether it was sender_pk's) if one went, 0 if none is left.
+ * Step a bound DELETE ... RETURNING sender_pk, size to the end, taking each deleted
+ * row's bytes off the usage figures. *n (may be NULL) gets the number of rows.
  */
 static int
-evict_one(struct store *s, enum query q, const uint8_t sender_pk[APAGON_SIGN_PK],
-    int precedence, int64_t expires_at, int64_t *size, int *same_sender)
+delete_rows(struct store *s, sqlite3_stmt *st, int *n)
 {
-	sqlite3_stmt *st, *del = NULL;
-	uint8_t id[APAGON_HASH];
+	uint8_t pk[APAGON_SIGN_PK];
+	int rc, rows = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		col_bytes(st, 0, pk, sizeof pk);
+		usage_account(s, pk, -sqlite3_column_int64(st, 1));
+		rows++;
+	}
+	if (rc != SQLITE_DONE)
+		return fail(s);
+	if (n)
+		*n = rows;
+	return MESH_OK;
+}
+
+/* Delete one bundle row (no tombstone). MESH_ENOTFOUND if it is not held. */
+static int
+delete_bundle(struct store *s, const uint8_t id[APAGON_HASH])
+{
+	sqlite3_stmt *st;
+	int rc, n = 0;
+
+	if ((st = acquire(s, Q_DELETE_BUNDLE)) == NULL)
+		return MESH_ESTORE;
+	if (bind_blob(st, 1, id, APAGON_HASH))
+		rc = fail(s);
+	else if ((rc = delete_rows(s, st, &n)) == MESH_OK && n == 0)
+		rc = MESH_ENOTFOUND;
+	release(s, Q_DELETE_BUNDLE, st);
+	return rc;
+}
+
+/*
+ * Add victims from q (Q_VICTIMS_SENDER or Q_VICTIMS_ANY), in eviction order, until
+ * `need` bytes would be freed; *freed grows by what they hold. The first `skip`
+ * bundles of sender_pk are passed over: the per-sender pass took them already, and
+ * they come first among that sender's bundles in either query. MESH_EQUOTA if the
+ * evictable bundles run out first.
+ */
+static int
+pick_victims(struct store *s, enum query q, const uint8_t sender_pk[APAGON_SIGN_PK],
+    int precedence, int64_t expires_at, int64_t need, size_t skip, int64_t *freed)
+{
+	struct victim *v;
+	sqlite3_stmt *st;
 	int rc;
 
 	if ((st = acquire(s, q)) == NULL)
@@ -884,43 +1053,43 @@ evict_one(struct store *s, enum query q, const uint8_t sender_pk[APAGON_SIGN_PK]
 		rc = fail(s);
 		goto out;
 	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		rc = 0;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		rc = fail(s);
-		goto out;
-	}
-	col_bytes(st, 0, id, sizeof id);
-	*size = sqlite3_column_int64(st, 1);
-	*same_sender = sqlite3_column_int(st, 2);
-	release(s, q, st);
-	st = NULL;
+	while (need > 0) {
+		if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+			rc = rc == SQLITE_DONE ? MESH_EQUOTA : fail(s);
+			goto out;
+		}
+		if (skip && sqlite3_column_int(st, 2)) {
+			skip--;
+			continue;
+		}
+		if (s->nvictim == s->victim_cap) {
+			size_t cap = s->victim_cap ? s->victim_cap * 2 : 16;
 
-	if ((del = acquire(s, Q_DELETE_BUNDLE)) == NULL) {
-		rc = MESH_ESTORE;
-		goto out;
+			if (cap > SIZE_MAX / sizeof *v ||
+			    (v = realloc(s->victim, cap * sizeof *v)) == NULL) {
+				rc = MESH_ENOMEM;
+				goto out;
+			}
+			s->victim = v;
+			s->victim_cap = cap;
+		}
+		v = &s->victim[s->nvictim++];
+		col_bytes(st, 0, v->id, sizeof v->id);
+		v->size = sqlite3_column_int64(st, 1);
+		need -= v->size;
+		*freed += v->size;
 	}
-	if (bind_blob(del, 1, id, sizeof id))
-		rc = fail(s);
-	else if ((rc = run(s, del)) == MESH_OK)
-		rc = 1;
-	release(s, Q_DELETE_BUNDLE, del);
+	rc = MESH_OK;
 out:
 	release(s, q, st);
 	return rc;
 }
 
-static int evict_until(struct store *, const uint8_t[APAGON_SIGN_PK], int, int64_t, int64_t,
-    int64_t, int64_t);
-
 int
 store_make_room(struct store *s, const uint8_t sender_pk[APAGON_SIGN_PK], int precedence,
     int64_t expires_at, size_t size)
 {
-	int64_t total, mine, n = (int64_t)size;
+	int64_t total, mine, freed = 0, n = (int64_t)size;
 	const int64_t qt = s->quota.total_bytes, qs = s->quota.per_sender_bytes;
 	int rc;
 
@@ -935,57 +1104,56 @@ store_make_room(struct store *s, const uint8_t sender_pk[APAGON_SIGN_PK], int pr
 		return MESH_EQUOTA;
 	if (qt <= 0 && qs <= 0)
 		return MESH_OK;
-	if ((rc = store_usage(s, sender_pk, &total, &mine)) != MESH_OK)
+	if ((rc = usage_ensure(s)) != MESH_OK)
 		return rc;
+	total = s->usage_total;
+	mine = usage_map_get(&s->usage, sender_pk);
 	if ((qs <= 0 || mine + n <= qs) && (qt <= 0 || total + n <= qt))
 		return MESH_OK;
-	/* Evictions stand or fall together: no room means nothing was evicted. */
+
+	/*
+	 * Choose every victim before deleting any: the sender's own first while it is over
+	 * its quota, then anyone's while the store is. No room means nothing is touched.
+	 */
+	s->nvictim = 0;
+	if (qs > 0 && mine + n > qs &&
+	    (rc = pick_victims(s, Q_VICTIMS_SENDER, sender_pk, precedence, expires_at,
+	    mine + n - qs, 0, &freed)) != MESH_OK)
+		return rc;
+	if (qt > 0 && total - freed + n > qt &&
+	    (rc = pick_victims(s, Q_VICTIMS_ANY, sender_pk, precedence, expires_at,
+	    total - freed + n - qt, s->nvictim, &freed)) != MESH_OK)
+		return rc;
+
+	/* Only SQLite failing part-way can leave some deleted: undo them then. */
 	if ((rc = op_begin(s)) != MESH_OK)
 		return rc;
-	rc = evict_until(s, sender_pk, precedence, expires_at, n, total, mine);
+	for (size_t i = 0; i < s->nvictim && rc == MESH_OK; i++)
+		rc = delete_bundle(s, s->victim[i].id);
 	return op_end(s, rc);
 }
 
+/* Insert one bundle row, unless it is held or tombstoned. */
 static int
-evict_until(struct store *s, const uint8_t sender_pk[APAGON_SIGN_PK], int precedence,
-    int64_t expires_at, int64_t n, int64_t total, int64_t mine)
-{
-	const int64_t qt = s->quota.total_bytes, qs = s->quota.per_sender_bytes;
-	int64_t freed;
-	int rc, same;
-
-	while (qs > 0 && mine + n > qs) {
-		rc = evict_one(s, Q_VICTIM_SENDER, sender_pk, precedence, expires_at, &freed,
-		    &same);
-		if (rc < 0)
-			return rc;
-		if (rc == 0)
-			return MESH_EQUOTA;
-		mine -= freed;
-		total -= freed;
-	}
-	while (qt > 0 && total + n > qt) {
-		rc = evict_one(s, Q_VICTIM_ANY, sender_pk, precedence, expires_at, &freed,
-		    &same);
-		if (rc < 0)
-			return rc;
-		if (rc == 0)
-			return MESH_EQUOTA;
-		total -= freed;
-		if (same)
-			mine -= freed;
-	}
-	return MESH_OK;
-}
-
-int
-store_put_bundle(struct store *s, const struct stored_bundle *sb)
+put_row(struct store *s, const struct stored_bundle *sb)
 {
 	sqlite3_stmt *st;
+	int64_t tombstoned = 0;
 	int rc;
 
-	if (sb == NULL || (sb->raw == NULL && sb->raw_len) || sb->raw_len > INT64_MAX)
-		return MESH_EINVAL;
+	/* A tombstoned ID was delivered already: a replay, not a new bundle. */
+	if ((st = acquire(s, Q_TOMBSTONED)) == NULL)
+		return MESH_ESTORE;
+	if (bind_blob(st, 1, sb->id, APAGON_HASH))
+		rc = fail(s);
+	else
+		rc = run_int(s, st, &tombstoned);
+	release(s, Q_TOMBSTONED, st);
+	if (rc != MESH_OK)
+		return rc;
+	if (tombstoned)
+		return MESH_EDUPLICATE;
+
 	if ((st = acquire(s, Q_PUT_BUNDLE)) == NULL)
 		return MESH_ESTORE;
 	if (bind_blob(st, 1, sb->id, APAGON_HASH) ||
@@ -1001,10 +1169,29 @@ store_put_bundle(struct store *s, const struct stored_bundle *sb)
 	    sqlite3_bind_int64(st, 11, (int64_t)sb->raw_len) ||
 	    bind_blob(st, 12, sb->raw, sb->raw_len))
 		rc = fail(s);
-	else if ((rc = run(s, st)) == MESH_OK && sqlite3_changes(s->db) == 0)
-		rc = MESH_EDUPLICATE;       /* tombstoned: delivered already */
+	else if ((rc = run(s, st)) == MESH_OK)
+		usage_account(s, sb->sender_pk, (int64_t)sb->raw_len);
 	release(s, Q_PUT_BUNDLE, st);
 	return rc;
+}
+
+int
+store_put_bundle(struct store *s, const struct stored_bundle *sb)
+{
+	int rc, end;
+
+	if (sb == NULL || (sb->raw == NULL && sb->raw_len) || sb->raw_len > INT64_MAX)
+		return MESH_EINVAL;
+	if (!sqlite3_get_autocommit(s->db))
+		return put_row(s, sb);
+	/* Alone, the tombstone check and the insert need a transaction of their own, or
+	 * another connection could purge the bundle in between. */
+	if ((rc = op_begin(s)) != MESH_OK)
+		return rc;
+	rc = put_row(s, sb);
+	/* A duplicate wrote nothing: no need to roll back. */
+	end = op_end(s, rc == MESH_EDUPLICATE ? MESH_OK : rc);
+	return end != MESH_OK ? end : rc;
 }
 
 /* Fill sb from a BUNDLE_COLS row; raw points into the row. */
@@ -1115,7 +1302,7 @@ store_purge_bundle(struct store *s, const uint8_t id[APAGON_HASH])
 		return rc;
 	rc = run_on_id(s, Q_TOMBSTONE, id, APAGON_HASH);
 	if (rc == MESH_OK)
-		rc = run_on_id(s, Q_DELETE_BUNDLE, id, APAGON_HASH);
+		rc = delete_bundle(s, id);
 	return op_end(s, rc);
 }
 
@@ -1147,11 +1334,18 @@ run_on_int(struct store *s, enum query q, int64_t v, int *changes)
 int
 store_gc(struct store *s, int64_t now, int *removed)
 {
+	sqlite3_stmt *st;
 	int n = 0, rc;
 
 	if ((rc = op_begin(s)) != MESH_OK)
 		return rc;
-	rc = run_on_int(s, Q_GC_BUNDLES, now, &n);
+	if ((st = acquire(s, Q_GC_BUNDLES)) == NULL)
+		rc = MESH_ESTORE;
+	else if (sqlite3_bind_int64(st, 1, now))
+		rc = fail(s);
+	else
+		rc = delete_rows(s, st, &n);
+	release(s, Q_GC_BUNDLES, st);
 	if (rc == MESH_OK)
 		rc = run_on_int(s, Q_GC_TOMBSTONES, now, NULL);
 	if ((rc = op_end(s, rc)) == MESH_OK && removed)
