@@ -40,6 +40,12 @@ static const char usage_main[] =
 "  safety-number   show the safety number you share with a member, and confirm it\n"
 "  counters        show how many bundles were accepted and refused, and why\n"
 "\n"
+"With a daemon (apagond) serving the directory, send, inbox, outbox, import and export\n"
+"go through it, and these need one:\n"
+"  status          the daemon: its links, brokers, counters and messages\n"
+"  peers           the peers the daemon's links found, and their sync sessions\n"
+"  watch           follow messages and peers live until interrupted\n"
+"\n"
 "Authority and enroller commands (run \"apagon admin --help\"):\n"
 "  admin init      create the authority of a new network\n"
 "  admin enroll    issue a certificate for an enrollment request\n"
@@ -189,17 +195,42 @@ struct verb {
 	const char *usage;
 };
 
+static const char usage_status[] =
+"usage: apagon [--dir DIR] [--json] status\n"
+"\n"
+"Show the daemon serving DIR: the node and its network, each link (state, broker,\n"
+"peers, frames in and out, and how many publishes were refused, by reason), the\n"
+"messages waiting, and the control socket's clients. Needs a running apagond.\n";
+
+static const char usage_peers[] =
+"usage: apagon [--dir DIR] [--json] peers\n"
+"\n"
+"List the peers the daemon's links found: link, peer, sync session (handshake, open),\n"
+"the member it proved to be, when it was last heard, and frames in and out. Needs a\n"
+"running apagond.\n";
+
+static const char usage_watch[] =
+"usage: apagon [--dir DIR] [--json] watch\n"
+"\n"
+"Follow the daemon's live events until interrupted (Ctrl-C): messages received,\n"
+"changes of state of sent messages (sent, delivered, expired), peers up and down.\n"
+"With --json, one JSON object per line, with its \"event\" name. Messages that\n"
+"arrive while nobody watches wait in the inbox. Needs a running apagond.\n";
+
 static const struct verb verbs[] = {
 	{ "init",          cmd_init,     usage_init },
 	{ "request",       cmd_request,  usage_request },
-	{ "import",        cmd_import,   usage_import },
-	{ "export",        cmd_export,   usage_export },
-	{ "send",          cmd_send,     usage_send },
-	{ "inbox",         cmd_inbox,    usage_inbox },
-	{ "outbox",        cmd_outbox,   usage_outbox },
+	{ "import",        ctl_import,   usage_import },
+	{ "export",        ctl_export,   usage_export },
+	{ "send",          ctl_send,     usage_send },
+	{ "inbox",         ctl_inbox,    usage_inbox },
+	{ "outbox",        ctl_outbox,   usage_outbox },
 	{ "roster",        cmd_roster,   usage_roster },
 	{ "safety-number", cmd_safety,   usage_safety },
 	{ "counters",      cmd_counters, usage_counters },
+	{ "status",        cmd_status,   usage_status },
+	{ "peers",         cmd_peers,    usage_peers },
+	{ "watch",         cmd_watch,    usage_watch },
 	{ "admin",         cmd_admin,    NULL },
 };
 

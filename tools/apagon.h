@@ -6,6 +6,7 @@
  *   apagon_view.c   a member's views: inbox, outbox, roster, safety-number, counters
  *   apagon_admin.c  the authority's and enrollers' verbs: admin init, enroll, revoke
  *   apagon_json.c   a tiny streaming JSON writer for --json
+ *   apagon_ctl.c    the same verbs through a running apagond; status, peers, watch
  *
  * Exit status: 0 success, 1 failure (one "apagon: <what>: <why>. <next>" line on
  * stderr), 2 usage error. Verbs return that status; none of them calls exit().
@@ -151,6 +152,20 @@ int cmd_roster(struct cli *, int argc, char **argv);
 int cmd_safety(struct cli *, int argc, char **argv);
 int cmd_counters(struct cli *, int argc, char **argv);
 int cmd_admin(struct cli *, int argc, char **argv);
+
+/* ---- through a running daemon (apagon_ctl.c) ---- */
+
+/* send, inbox, outbox, import, export: through the daemon serving the directory when
+ * its control socket answers, else the cmd_* above on the directory itself. */
+int ctl_send(struct cli *, int argc, char **argv);
+int ctl_inbox(struct cli *, int argc, char **argv);
+int ctl_outbox(struct cli *, int argc, char **argv);
+int ctl_import(struct cli *, int argc, char **argv);
+int ctl_export(struct cli *, int argc, char **argv);
+/* Need a daemon: its state, its peers, and its live events until interrupted. */
+int cmd_status(struct cli *, int argc, char **argv);
+int cmd_peers(struct cli *, int argc, char **argv);
+int cmd_watch(struct cli *, int argc, char **argv);
 
 /* ---- shared by the node verbs and views (apagon_node.c) ---- */
 

@@ -1,0 +1,83 @@
+/* What daemon.c (the loop) and rpc.c (the control methods) share. */
+#ifndef APAGON_DAEMON_INTERNAL_H
+#define APAGON_DAEMON_INTERNAL_H
+
+#include "config.h"
+#include "control.h"
+#include "daemon.h"
+#include "node_internal.h"
+#include "transport.h"
+
+struct session_stats;
+
+#define DAEMON_LINKS_MAX CONF_SECTIONS_MAX
+#define LINK_RETRY_MIN_MS 1000
+#define LINK_RETRY_MAX_MS (5 * 60 * 1000)
+
+/* One configured link: a transport instance and its open/retry state. */
+struct daemon_link {
+	struct transport t;
+	const struct conf_section *sec;         /* in d->conf */
+	int open;
+	uint64_t retry_ms, backoff_ms;
+	char error[160];
+	int pfd;                                /* index in this turn's pollfds, or -1 */
+};
+
+/* What we last told subscribers about each message, to notice changes. */
+struct seen_msg {
+	uint8_t id[APAGON_HASH];
+	int dir, state, sent_count;
+};
+
+struct daemon {
+	struct node *n;
+	char dir[NODE_PATH_MAX];
+	char conf_path[NODE_PATH_MAX];
+	struct conf *conf;
+	struct control *ctl;
+	struct daemon_link *links[DAEMON_LINKS_MAX];     /* heap: transports point in */
+	int nlinks;
+	int64_t started;
+	uint64_t maintain_ms;
+	int msgs_dirty;
+	int resync_wanted;              /* something moved: reconcile soon */
+	uint64_t resync_ms;             /* not before */
+	struct seen_msg *seen;
+	size_t nseen;
+	struct {
+		int64_t frames_in, frames_unhandled, reloads, reload_failures;
+		int64_t maintain_failures;
+	} n_;
+};
+
+/* rpc.c: the control socket's methods. */
+cJSON *rpc_call(void *ctx, struct control_client *client, const char *method,
+    const cJSON *params, int *code, char *msg, size_t cap, cJSON **data);
+/* A message as JSON (the CLI's --json shape); text decrypted in memory only. */
+cJSON *rpc_msg_json(struct daemon *d, const struct msg_rec *r, int with_text);
+
+/* daemon.c */
+/* Open every configured link that is closed (after enrollment, for instance). */
+void daemon_links_sync(struct daemon *d);
+/* Note that messages may have changed: subscribers hear of it this turn. */
+void daemon_msgs_changed(struct daemon *d);
+
+/* sessions.c: a sync session on every transport peer. */
+void sessions_peer_up(struct daemon *d, struct transport_peer *p, uint64_t now);
+void sessions_peer_down(struct daemon *d, struct transport_peer *p);
+void sessions_frame(struct daemon *d, struct transport_peer *p, const uint8_t *buf,
+    size_t len, uint64_t now);
+/* Milliseconds until sessions_run() is due, or -1. */
+int64_t sessions_timeout(struct daemon *d, uint64_t now);
+/* Timers, restarts of closed sessions, and every frame the sessions have to send. */
+void sessions_run(struct daemon *d, uint64_t now);
+/* A bundle is newly stored here: offer it on every session but `except`'s (may be NULL). */
+void sessions_notify_all(struct daemon *d, const uint8_t id[APAGON_HASH], int prec,
+    const struct transport_peer *except);
+/* "none", "handshake", "open", "closed"; the authenticated peer key or NULL. */
+const char *sessions_state(const struct transport_peer *p);
+const uint8_t *sessions_peer_pk(const struct transport_peer *p);
+const struct session_stats *sessions_stats(const struct transport_peer *p);
+
+#endif
