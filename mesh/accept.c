@@ -73,7 +73,7 @@ accept_rollback(struct accept_ctx *ax)
 	store_rollback(ax->st);
 }
 
-/* A clear body, decoded as part of step 2. */
+/* A public bundle's record, decoded as part of step 2. */
 union body {
 	struct chain chain;
 	struct prekey_rec prekey;
@@ -229,7 +229,7 @@ accept_chain_revoked(struct store *st, const uint8_t authority_pk[APAGON_SIGN_PK
 	return 0;
 }
 
-/* The effect of a clear bundle, once stored. Checks were done before any write. */
+/* The effect of a public bundle, once stored. Checks were done before any write. */
 static int
 apply_public(struct accept_ctx *ax, const struct bundle *b, const union body *u,
     const uint8_t sender_pk[APAGON_SIGN_PK], int64_t now)

@@ -70,7 +70,7 @@ struct accept_result {
 	uint8_t sender_pk[APAGON_SIGN_PK];      /* valid from the signature step on */
 	int for_me;                             /* addressed to this node */
 	int local;                              /* deliver hook's result (0 if not run) */
-	int key_conflict;                       /* CERT: a different key already has this name+unit */
+	int key_conflict;                       /* CERT: a different key already has this name */
 	int64_t expires_at;
 };
 

@@ -45,9 +45,9 @@
 enum bundle_type {
 	BUNDLE_MSG = 0,         /* sealed text to one member */
 	BUNDLE_RECEIPT = 1,     /* delivery receipt: clear ID list, sealed delivery time */
-	BUNDLE_CERT = 2,        /* the sender's certificate chain, clear */
-	BUNDLE_PREKEY = 3,      /* the sender's current prekey, clear */
-	BUNDLE_REVOKE = 4,      /* a revocation, issued by its sender, clear */
+	BUNDLE_CERT = 2,        /* the sender's certificate chain, sealed to the network */
+	BUNDLE_PREKEY = 3,      /* the sender's current prekey, sealed to the network */
+	BUNDLE_REVOKE = 4,      /* a revocation by its sender, sealed to the network */
 	BUNDLE_TYPE_MAX = 4,
 };
 
@@ -89,7 +89,7 @@ struct bundle_hdr {
 	uint8_t salt[APAGON_SALT];          /* random; makes each message key fresh */
 };
 
-/* Largest record a public bundle carries (a two-certificate chain). */
+/* Largest record a public bundle may carry; a two-certificate chain is at most 541. */
 #define APAGON_PUBLIC_MAX 1024
 
 /* A decoded bundle. body points into the buffer passed to bundle_decode(). */

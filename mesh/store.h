@@ -70,7 +70,8 @@ struct store_quota {
 };
 void store_set_quota(struct store *, const struct store_quota *);
 
-/* 1 if the ID is held or was held and delivered (tombstone), 0 if not, <0 on error. */
+/* 1 if the ID is held or was purged after delivery or a receipt (tombstone), 0 if not,
+ * <0 on error. */
 int store_has_bundle(struct store *, const uint8_t id[APAGON_HASH]);
 
 /*

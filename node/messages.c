@@ -156,7 +156,7 @@ take_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[APA
 {
 	uint8_t ids[APAGON_RECEIPT_MAX_IDS][APAGON_HASH];
 	int64_t at = (int64_t)((uint32_t)sealed[0] << 24 | (uint32_t)sealed[1] << 16 |
-	    (uint32_t)sealed[2] << 8 | sealed[3]);
+	    (uint32_t)sealed[2] << 8 | sealed[3]), when;
 	struct msg_rec rec;
 	int count, done = 0, rc;
 
@@ -167,9 +167,8 @@ take_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[APA
 		    memcmp(rec.peer_pk, sender_pk, APAGON_SIGN_PK) != 0 || rec.state == OUT_DELIVERED)
 			continue;
 		/* The recipient's own word for when, unless its clock is implausible. */
-		if (at < rec.local_time - n->ax.skew || at > now + n->ax.skew)
-			at = now;
-		if ((rc = store_msg_set_state(n->st, ids[i], OUT_DELIVERED, at, NULL)) != MESH_OK)
+		when = at < rec.local_time - n->ax.skew || at > now + n->ax.skew ? now : at;
+		if ((rc = store_msg_set_state(n->st, ids[i], OUT_DELIVERED, when, NULL)) != MESH_OK)
 			return rc;
 		store_unpin_bundle(n->st, ids[i]);
 		rc = store_purge_bundle(n->st, ids[i]);

@@ -88,9 +88,11 @@ const struct chain *node_chain(const struct node *);
 int node_request(struct node *, uint8_t *out, size_t cap);
 
 /*
- * Housekeeping, run by every verb: rotate the prekey when it is older than
- * NODE_PREKEY_PERIOD (publishing a PREKEY bundle), delete retired prekey secrets after
- * NODE_PREKEY_GRACE, expire outbox messages, and garbage-collect expired bundles.
+ * Housekeeping, run by every verb: re-publish our CERT bundle when it nears expiry,
+ * rotate the prekey when it is older than NODE_PREKEY_PERIOD (publishing a PREKEY
+ * bundle), retry deliveries that waited for a sender's prekey, delete retired prekey
+ * secrets after NODE_PREKEY_GRACE, expire outbox messages, and garbage-collect
+ * expired bundles.
  */
 int node_maintain(struct node *, int64_t now);
 

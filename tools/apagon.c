@@ -116,9 +116,9 @@ static const char usage_import[] =
 static const char usage_export[] =
 "usage: apagon [--dir DIR] export --out FILE\n"
 "\n"
-"Write every live bundle this node holds into FILE (mode 0600): your certificate and\n"
-"prekey first, then messages, receipts and what you carry for others, highest\n"
-"precedence first. Carry the file to another member, who imports it.\n"
+"Write every live bundle this node holds into FILE (mode 0600): certificates (yours\n"
+"first), revocations and prekeys, then messages, receipts and what you carry for\n"
+"others, highest precedence first. Carry the file to another member, who imports it.\n"
 "\n"
 "Options:\n"
 "  --out FILE   where to write the export\n";
