@@ -261,8 +261,10 @@ apply_public(struct accept_ctx *ax, const struct bundle *b, const union body *u,
 			m.first_seen = now;
 			m.chain = enc;
 			m.chain_len = (size_t)n;
-			/* A renewed certificate is never replaced by an older one. */
-			if (store_get_member(ax->st, m.pk, &old) == MESH_OK && old.not_after > m.not_after)
+			/* The certificate issued last wins: a renewal (or a re-enrolment after
+			 * an enroller's revocation) is never undone by an older one arriving
+			 * late, whatever either's end date. */
+			if (store_get_member(ax->st, m.pk, &old) == MESH_OK && old.not_before > m.not_before)
 				continue;
 			if ((rc = store_put_member(ax->st, &m)) != MESH_OK)
 				return rc;

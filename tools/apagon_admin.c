@@ -51,8 +51,7 @@ static const char usage_admin_enroll[] =
 "  --role ROLE      member (default) or enroller; only the authority makes enrollers\n"
 "  --unit UNIT      the member's unit. An enroller may only enroll into its own unit,\n"
 "                   which is the default for it.\n"
-"  --days N         validity in days, 1..441 (default 365); a renewal should not\n"
-"                   end before the certificate it replaces\n";
+"  --days N         validity in days, 1..441 (default 365)\n";
 
 static const char usage_admin_revoke[] =
 "usage: apagon admin [--dir DIR] revoke (--request FILE | --id NAME|ID) --out FILE\n"

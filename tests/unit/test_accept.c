@@ -904,7 +904,7 @@ test_revoked_enroller_takes_its_members(void)
 }
 
 static void
-test_older_certificate_never_replaces_newer(void)
+test_certificate_issued_last_wins(void)
 {
 	struct world w;
 	struct node *dave;
@@ -930,6 +930,13 @@ test_older_certificate_never_replaces_newer(void)
 	node_import(w.bob, old_export, old_len, T0 + 11 * 86400, NULL, NULL, NULL);
 	CHECK_EQ(store_get_member(node_store(w.bob), node_pk(dave), &m), 0);
 	CHECK_EQ(m.not_after, renewed);
+	/* A later re-enrolment wins even when it ends sooner. */
+	flen = issuer_enroll(w.auth, req, (size_t)rlen, ROLE_MEMBER, "Interior", 20, T0 + 20 * 86400,
+	    file, sizeof file, NULL);
+	CHECK_EQ(node_import(dave, file, (size_t)flen, T0 + 20 * 86400, NULL, NULL, NULL), 0);
+	CHECK_EQ(carry(dave, w.bob, T0 + 20 * 86400), 0);
+	CHECK_EQ(store_get_member(node_store(w.bob), node_pk(dave), &m), 0);
+	CHECK_EQ(m.not_after, (uint32_t)(T0 + 40 * 86400));
 	free(old_export);
 	node_close(dave);
 	world_down(&w);
@@ -957,7 +964,7 @@ main(int argc, char **argv)
 		TEST(test_receipt_purges_relay_copies),
 		TEST(test_forged_authority_is_a_signature_failure),
 		TEST(test_revoked_enroller_takes_its_members),
-		TEST(test_older_certificate_never_replaces_newer),
+		TEST(test_certificate_issued_last_wins),
 	};
 
 	return test_main("accept", cases, sizeof cases / sizeof cases[0], argc, argv);
