@@ -229,7 +229,10 @@ peel(struct riblt_decoder *d)
 		if (it.sum != s->sum)
 			continue;
 		sign = s->count == 1 ? 1 : -1;
-		if (d->max_decoded && d->ndec >= d->max_decoded)
+		/* Honest peeling empties a symbol for every item it yields, so it never
+		 * yields more items than there are symbols; crafted symbols can make an
+		 * item peel back and forth forever. */
+		if (d->ndec >= d->n || (d->max_decoded && d->ndec >= d->max_decoded))
 			return MESH_EINVAL;
 		memcpy(it.id, s->id, RIBLT_ID);
 		riblt_item_rewind(&it);

@@ -961,14 +961,11 @@ start_round(struct session *s, uint64_t now_ms)
 	s->round++;
 	s->round_active = 1;
 	s->round_deadline = now_ms + s->cfg.round_timeout_ms;
-	/* The first batch: symbol 0 alone settles "no difference"; after a round with
-	 * this peer, about what that round needed; before any, a modest guess. */
-	if (s->have_last_diff)
-		first = (uint32_t)(s->last_diff + s->last_diff / 2 + 2);
-	else
-		first = 16;
-	if (first > 1024)
-		first = 1024;
+	/* The first batch. Symbol 0 alone settles "no difference", the usual outcome of
+	 * a periodic round once the previous round's differences have moved and new
+	 * bundles were pushed as they came; so after a round with this peer, a few
+	 * symbols. Before any round, a modest guess: the stream grows from there. */
+	first = s->have_last_diff ? 4 : 16;
 	s->sym_next = 0;
 	s->sym_end = first;
 }

@@ -897,8 +897,11 @@ interaction_round(int nn, int steps, uint64_t seed)
 
 				session_input(l->s[1 - d], f->p, f->len, sim.now);
 			}
+		} else if (r < 99 || pick(3)) {
+			sim.now += pick(150);
+			tick(&sim);
 		} else {
-			sim.now += pick(120);
+			sim.now += 7000;        /* a long silence: idle links close, reopen */
 			tick(&sim);
 		}
 	}
@@ -918,7 +921,8 @@ interaction_round(int nn, int steps, uint64_t seed)
 	    (unsigned long long)sim.sum.bad_frames, (unsigned long long)sim.sum.replayed,
 	    (unsigned long long)sim.sum.rounds, (unsigned long long)sim.sum.bundles_in,
 	    (unsigned long long)sim.sum.bundles_dup);
-	CHECK(sim.sum.replayed > 0);
+	CHECK(sim.sum.replayed + sim.sum.bad_frames > 0);
+	CHECK(sim.restarts > 0);
 	world_down(&w);
 }
 
