@@ -2,6 +2,10 @@
  * The SQLite store. Every query is a prepared statement made once at open and kept in
  * struct store; the SQL text never contains data, only ?-parameters.
  *
+ * This file opens the store and holds its schema, statements, transactions, meta and
+ * counters; the records are in store_bundles.c, store_members.c and store_msgs.c (see
+ * store_internal.h).
+ *
  * Pointers handed out in out-structs (raw, chain, sealed_text) point either into a
  * per-kind scratch buffer owned by the store (get functions: valid until the next
  * store call) or straight at the statement's column (iterations: valid inside the
@@ -14,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bundle.h"
 #include "mesh.h"
 #include "store_internal.h"
 
@@ -103,58 +106,6 @@ static const char *const migrations[] = {
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
     "one migration per schema version");
-
-enum query {
-	Q_BEGIN,
-	Q_COMMIT,
-	Q_ROLLBACK,
-	Q_SAVEPOINT,
-	Q_RELEASE,
-	Q_ROLLBACK_TO,
-	Q_META_SET,
-	Q_META_GET,
-	Q_COUNTER_ADD,
-	Q_COUNTERS,
-	Q_DATA_VERSION,
-	Q_HAS_BUNDLE,
-	Q_USAGE_LOAD,
-	Q_VICTIMS_SENDER,
-	Q_VICTIMS_ANY,
-	Q_DELETE_BUNDLE,
-	Q_TOMBSTONED,
-	Q_PUT_BUNDLE,
-	Q_GET_BUNDLE,
-	Q_EACH_BUNDLE,
-	Q_TOMBSTONE,
-	Q_UNPIN,
-	Q_GC_BUNDLES,
-	Q_GC_TOMBSTONES,
-	Q_PUT_MEMBER,
-	Q_GET_MEMBER,
-	Q_MEMBERS_BY_KEYID,
-	Q_MEMBERS_ALL,
-	Q_MEMBERS_BY_NAME,
-	Q_SET_VERIFIED,
-	Q_PUT_REVOCATION,
-	Q_REVOKED_ANY,
-	Q_REVOKED_BY,
-	Q_PUT_PEER_PREKEY,
-	Q_PEER_PREKEY_CURRENT,
-	Q_PEER_PREKEY_SERIAL8,
-	Q_PUT_OWN_PREKEY,
-	Q_OWN_PREKEY_CURRENT,
-	Q_OWN_PREKEY_SERIAL8,
-	Q_RETIRE_OWN_PREKEYS,
-	Q_DELETE_OLD_PREKEYS,
-	Q_CHECKPOINT,
-	Q_PUT_MSG,
-	Q_GET_MSG,
-	Q_EACH_MSG,
-	Q_MSG_SET_STATE,
-	Q_MSG_ADD_SENT,
-	Q_MSG_EXPIRE,
-	Q_COUNT
-};
 
 #define BUNDLE_COLS \
 	"id, type, precedence, sender_pk, recipient, created, stored_at, expires_at, " \
@@ -290,44 +241,13 @@ static const char *const sql[Q_COUNT] = {
 	    "WHERE dir = ?4 AND state IN (?5, ?6) AND expires_at <= ?1",
 };
 
-/* A scratch buffer that only grows; what get functions hand out lives here. */
-struct buf {
-	uint8_t *p;
-	size_t cap;
-};
 
-/* A bundle chosen for eviction by store_make_room(). */
-struct victim {
-	uint8_t id[APAGON_HASH];
-	int64_t size;
-};
-
-struct store {
-	sqlite3 *db;
-	struct store_quota quota;
-	sqlite3_stmt *stmt[Q_COUNT];
-	struct buf raw, chain, text;
-	/*
-	 * Bytes held, overall and per sender, as this connection sees the bundles table.
-	 * Loaded by one scan when first needed and again whenever they may be wrong:
-	 * another connection committed (data_version moved), or a rollback undid writes
-	 * of ours, or SQLite failed part-way. In between, our own inserts and deletes
-	 * keep them up to date.
-	 */
-	struct usage_map usage;
-	int64_t usage_total;
-	int usage_loaded;               /* 0: stale, load before use */
-	int64_t data_version;           /* PRAGMA data_version the figures are right for */
-	int write_locked;               /* in store_begin()'s transaction: no other writer */
-	struct victim *victim;
-	size_t nvictim, victim_cap;
-	char errmsg[256];
-};
+/* ---- errors, scratch buffers, statements ---- */
 
 static const uint8_t empty_blob[1];
 
-static void
-set_errmsg(struct store *s, const char *msg)
+void
+store_set_errmsg(struct store *s, const char *msg)
 {
 	size_t n = strlen(msg);
 
@@ -342,17 +262,17 @@ set_errmsg(struct store *s, const char *msg)
  * (IOERR, FULL, NOMEM, BUSY) make SQLite roll the whole transaction back, so the usage
  * figures can no longer be trusted.
  */
-static int
-fail(struct store *s)
+int
+store_fail(struct store *s)
 {
-	set_errmsg(s, sqlite3_errmsg(s->db));
+	store_set_errmsg(s, sqlite3_errmsg(s->db));
 	s->usage_loaded = 0;
 	return MESH_ESTORE;
 }
 
 /* Copy n bytes into b and return where they are; NULL if out of memory. */
-static const uint8_t *
-buf_copy(struct buf *b, const void *src, size_t n)
+const uint8_t *
+store_buf_copy(struct store_buf *b, const void *src, size_t n)
 {
 	if (n == 0)
 		return empty_blob;
@@ -372,22 +292,22 @@ buf_copy(struct buf *b, const void *src, size_t n)
  * The cached statement for q, or a fresh one when the cached one is busy because a
  * callback of an iteration over the same query called back into the store.
  */
-static sqlite3_stmt *
-acquire(struct store *s, enum query q)
+sqlite3_stmt *
+stmt_acquire(struct store *s, enum query q)
 {
 	sqlite3_stmt *st = s->stmt[q];
 
 	if (!sqlite3_stmt_busy(st))
 		return st;
 	if (sqlite3_prepare_v2(s->db, sql[q], -1, &st, NULL) != SQLITE_OK) {
-		fail(s);
+		store_fail(s);
 		return NULL;
 	}
 	return st;
 }
 
-static void
-release(struct store *s, enum query q, sqlite3_stmt *st)
+void
+stmt_release(struct store *s, enum query q, sqlite3_stmt *st)
 {
 	if (st == NULL)
 		return;
@@ -400,8 +320,8 @@ release(struct store *s, enum query q, sqlite3_stmt *st)
 }
 
 /* Bind a blob the caller keeps alive until the statement is released. */
-static int
-bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+int
+stmt_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
 {
 	if (n > INT_MAX)
 		return SQLITE_TOOBIG;
@@ -412,14 +332,14 @@ bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
 }
 
 /* Bind a fixed char[cap] field, which need not be terminated. */
-static int
-bind_field(sqlite3_stmt *st, int i, const char *str, size_t cap)
+int
+stmt_bind_field(sqlite3_stmt *st, int i, const char *str, size_t cap)
 {
 	return sqlite3_bind_text(st, i, str, (int)strnlen(str, cap), SQLITE_STATIC);
 }
 
-static int
-bind_text(sqlite3_stmt *st, int i, const char *str)
+int
+stmt_bind_text(sqlite3_stmt *st, int i, const char *str)
 {
 	if (str == NULL)
 		return sqlite3_bind_null(st, i);
@@ -427,8 +347,8 @@ bind_text(sqlite3_stmt *st, int i, const char *str)
 }
 
 /* Copy a fixed-size blob column; a short or missing value is zero-padded. */
-static void
-col_bytes(sqlite3_stmt *st, int i, uint8_t *dst, size_t n)
+void
+stmt_col_bytes(sqlite3_stmt *st, int i, uint8_t *dst, size_t n)
 {
 	const void *p = sqlite3_column_blob(st, i);
 	size_t len = (size_t)sqlite3_column_bytes(st, i);
@@ -441,8 +361,8 @@ col_bytes(sqlite3_stmt *st, int i, uint8_t *dst, size_t n)
 }
 
 /* Copy a text column into char[cap], always terminated. */
-static void
-col_field(sqlite3_stmt *st, int i, char *dst, size_t cap)
+void
+stmt_col_field(sqlite3_stmt *st, int i, char *dst, size_t cap)
 {
 	const unsigned char *p = sqlite3_column_text(st, i);
 	size_t len = (size_t)sqlite3_column_bytes(st, i);
@@ -457,8 +377,8 @@ col_field(sqlite3_stmt *st, int i, char *dst, size_t cap)
 }
 
 /* A blob column by reference: valid until the statement steps or is released. */
-static const uint8_t *
-col_ref(sqlite3_stmt *st, int i, size_t *len)
+const uint8_t *
+stmt_col_ref(sqlite3_stmt *st, int i, size_t *len)
 {
 	const uint8_t *p = sqlite3_column_blob(st, i);
 
@@ -467,8 +387,8 @@ col_ref(sqlite3_stmt *st, int i, size_t *len)
 }
 
 /* Step a statement that returns no rows. A PRIMARY KEY/UNIQUE clash is a duplicate. */
-static int
-run(struct store *s, sqlite3_stmt *st)
+int
+stmt_run(struct store *s, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
@@ -476,67 +396,117 @@ run(struct store *s, sqlite3_stmt *st)
 		return MESH_OK;
 	rc = sqlite3_extended_errcode(s->db);
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
-		set_errmsg(s, sqlite3_errmsg(s->db));
+		store_set_errmsg(s, sqlite3_errmsg(s->db));
 		return MESH_EDUPLICATE;
 	}
-	return fail(s);
+	return store_fail(s);
 }
 
 /* Run a statement without parameters, such as BEGIN or RELEASE. */
-static int
-run_plain(struct store *s, enum query q)
+int
+stmt_run_plain(struct store *s, enum query q)
 {
-	sqlite3_stmt *st = acquire(s, q);
+	sqlite3_stmt *st = stmt_acquire(s, q);
 	int rc;
 
 	if (st == NULL)
 		return MESH_ESTORE;
-	rc = run(s, st);
-	release(s, q, st);
+	rc = stmt_run(s, st);
+	stmt_release(s, q, st);
 	return rc;
 }
 
 /* Step a one-row, one-integer query (EXISTS, SUM). */
-static int
-run_int(struct store *s, sqlite3_stmt *st, int64_t *v)
+int
+stmt_run_int(struct store *s, sqlite3_stmt *st, int64_t *v)
 {
 	if (sqlite3_step(st) != SQLITE_ROW)
-		return fail(s);
+		return store_fail(s);
 	*v = sqlite3_column_int64(st, 0);
 	return MESH_OK;
+}
+
+/* stmt_run() for an UPDATE or DELETE of one record: MESH_ENOTFOUND if none changed. */
+int
+stmt_run_changed(struct store *s, sqlite3_stmt *st)
+{
+	int rc;
+
+	if ((rc = stmt_run(s, st)) == MESH_OK && sqlite3_changes(s->db) == 0)
+		rc = MESH_ENOTFOUND;
+	return rc;
+}
+
+/* Run a statement whose only parameter is ?1 = v; *changes gets the rows changed. */
+int
+stmt_run_on_int(struct store *s, enum query q, int64_t v, int *changes)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = stmt_acquire(s, q)) == NULL)
+		return MESH_ESTORE;
+	if (sqlite3_bind_int64(st, 1, v))
+		rc = store_fail(s);
+	else if ((rc = stmt_run(s, st)) == MESH_OK && changes)
+		*changes = sqlite3_changes(s->db);
+	stmt_release(s, q, st);
+	return rc;
+}
+
+/* Step a query of at most one row onto it: MESH_OK, or MESH_ENOTFOUND if none. */
+int
+stmt_step_row(struct store *s, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return MESH_OK;
+	if (rc == SQLITE_DONE)
+		return MESH_ENOTFOUND;
+	return store_fail(s);
+}
+
+/* Bind the blob key ?1 and step onto the one row it names. */
+int
+stmt_get(struct store *s, sqlite3_stmt *st, const void *key, size_t len)
+{
+	if (stmt_bind_blob(st, 1, key, len))
+		return store_fail(s);
+	return stmt_step_row(s, st);
 }
 
 /*
  * Multi-statement operations run under a savepoint: atomic on their own, and nested
  * inside the caller's transaction when there is one.
  */
-static int
-op_begin(struct store *s)
+int
+store_op_begin(struct store *s)
 {
 	/* A savepoint outside any transaction opens a deferred one, not store_begin()'s. */
 	if (sqlite3_get_autocommit(s->db))
 		s->write_locked = 0;
-	return run_plain(s, Q_SAVEPOINT);
+	return stmt_run_plain(s, Q_SAVEPOINT);
 }
 
 /* Roll back and release the innermost savepoint. Rollbacks are rare: reload usage. */
-static void
-op_undo(struct store *s)
+void
+store_op_undo(struct store *s)
 {
-	run_plain(s, Q_ROLLBACK_TO);
-	run_plain(s, Q_RELEASE);
+	stmt_run_plain(s, Q_ROLLBACK_TO);
+	stmt_run_plain(s, Q_RELEASE);
 	s->usage_loaded = 0;
 }
 
-static int
-op_end(struct store *s, int rc)
+int
+store_op_end(struct store *s, int rc)
 {
 	if (rc == MESH_OK) {
-		rc = run_plain(s, Q_RELEASE);
+		rc = stmt_run_plain(s, Q_RELEASE);
 		if (rc == MESH_OK)
 			return MESH_OK;
 	}
-	op_undo(s);
+	store_op_undo(s);
 	return rc;
 }
 
@@ -546,7 +516,7 @@ static int
 exec(struct store *s, const char *text)
 {
 	if (sqlite3_exec(s->db, text, NULL, NULL, NULL) != SQLITE_OK)
-		return fail(s);
+		return store_fail(s);
 	return MESH_OK;
 }
 
@@ -557,8 +527,8 @@ user_version(struct store *s, int64_t *v)
 	int rc;
 
 	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-		return fail(s);
-	rc = run_int(s, st, v);
+		return store_fail(s);
+	rc = stmt_run_int(s, st, v);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -571,9 +541,9 @@ set_journal_wal(struct store *s)
 	int rc = MESH_ESTORE;
 
 	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK)
-		return fail(s);
+		return store_fail(s);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = fail(s);
+		rc = store_fail(s);
 		goto out;
 	}
 	mode = (const char *)sqlite3_column_text(st, 0);
@@ -581,7 +551,7 @@ set_journal_wal(struct store *s)
 	if (mode && (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0))
 		rc = MESH_OK;
 	else
-		set_errmsg(s, "cannot switch the journal to WAL mode");
+		store_set_errmsg(s, "cannot switch the journal to WAL mode");
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -596,7 +566,7 @@ migrate(struct store *s)
 	if ((rc = user_version(s, &v)) != MESH_OK)
 		return rc;
 	if (v > STORE_SCHEMA_VERSION) {
-		set_errmsg(s, "store schema is newer than this program");
+		store_set_errmsg(s, "store schema is newer than this program");
 		return MESH_ESCHEMA;
 	}
 	if (v == STORE_SCHEMA_VERSION)
@@ -608,7 +578,7 @@ migrate(struct store *s)
 	if ((rc = user_version(s, &v)) != MESH_OK)
 		goto out;
 	if (v > STORE_SCHEMA_VERSION || v < 0) {
-		set_errmsg(s, "store schema is newer than this program");
+		store_set_errmsg(s, "store schema is newer than this program");
 		rc = MESH_ESCHEMA;
 		goto out;
 	}
@@ -618,7 +588,7 @@ migrate(struct store *s)
 	if ((rc = user_version(s, &v)) != MESH_OK)
 		goto out;
 	if (v != STORE_SCHEMA_VERSION) {
-		set_errmsg(s, "migration left a wrong user_version");
+		store_set_errmsg(s, "migration left a wrong user_version");
 		rc = MESH_ESTORE;
 		goto out;
 	}
@@ -649,7 +619,7 @@ store_open(struct store **out, const char *path)
 	}
 	sqlite3_extended_result_codes(s->db, 1);
 	if (sqlite3_busy_timeout(s->db, 5000) != SQLITE_OK) {
-		rc = fail(s);
+		rc = store_fail(s);
 		goto out;
 	}
 	if ((rc = set_journal_wal(s)) != MESH_OK)
@@ -662,7 +632,7 @@ store_open(struct store **out, const char *path)
 	for (int q = 0; q < Q_COUNT; q++) {
 		if (sqlite3_prepare_v3(s->db, sql[q], -1, SQLITE_PREPARE_PERSISTENT,
 		    &s->stmt[q], NULL) != SQLITE_OK) {
-			rc = fail(s);
+			rc = store_fail(s);
 			goto out;
 		}
 	}
@@ -700,100 +670,6 @@ store_errmsg(const struct store *s)
 	return s->errmsg[0] ? s->errmsg : "not an error";
 }
 
-/* ---- usage figures (see struct store) ---- */
-
-static int
-data_version(struct store *s, int64_t *v)
-{
-	sqlite3_stmt *st = acquire(s, Q_DATA_VERSION);
-	int rc;
-
-	if (st == NULL)
-		return MESH_ESTORE;
-	rc = run_int(s, st, v);
-	release(s, Q_DATA_VERSION, st);
-	return rc;
-}
-
-/* Mark the figures stale if another connection committed since they were right. */
-static int
-usage_check_version(struct store *s)
-{
-	int64_t v;
-	int rc;
-
-	if (!s->usage_loaded)
-		return MESH_OK;
-	if ((rc = data_version(s, &v)) != MESH_OK)
-		return rc;
-	if (v != s->data_version)
-		s->usage_loaded = 0;
-	return MESH_OK;
-}
-
-static int
-usage_load(struct store *s)
-{
-	uint8_t pk[APAGON_SIGN_PK];
-	sqlite3_stmt *st;
-	int64_t v, bytes;
-	int rc;
-
-	/* The version first: outside a transaction, a commit landing between the two
-	 * costs a needless reload later, never a wrong figure. */
-	if ((rc = data_version(s, &v)) != MESH_OK)
-		return rc;
-	if ((st = acquire(s, Q_USAGE_LOAD)) == NULL)
-		return MESH_ESTORE;
-	usage_map_clear(&s->usage);
-	s->usage_total = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		col_bytes(st, 0, pk, sizeof pk);
-		bytes = sqlite3_column_int64(st, 1);
-		if (usage_map_add(&s->usage, pk, bytes) != MESH_OK) {
-			rc = MESH_ENOMEM;
-			goto out;
-		}
-		s->usage_total += bytes;
-	}
-	if (rc != SQLITE_DONE) {
-		rc = fail(s);
-		goto out;
-	}
-	s->data_version = v;
-	s->usage_loaded = 1;
-	rc = MESH_OK;
-out:
-	release(s, Q_USAGE_LOAD, st);
-	return rc;
-}
-
-/* Make the figures right for what this connection sees now. */
-static int
-usage_ensure(struct store *s)
-{
-	int rc;
-
-	/* Under store_begin()'s write lock nobody else commits; it checked already. */
-	if (!s->write_locked || sqlite3_get_autocommit(s->db))
-		if ((rc = usage_check_version(s)) != MESH_OK)
-			return rc;
-	return s->usage_loaded ? MESH_OK : usage_load(s);
-}
-
-/* Account for a bundle row of ours inserted (delta > 0) or deleted (delta < 0). */
-static void
-usage_account(struct store *s, const uint8_t sender_pk[APAGON_SIGN_PK], int64_t delta)
-{
-	if (!s->usage_loaded)
-		return;
-	if (usage_map_add(&s->usage, sender_pk, delta) != MESH_OK) {
-		s->usage_loaded = 0;
-		return;
-	}
-	s->usage_total += delta;
-}
-
 /* ---- transactions ---- */
 
 int
@@ -801,7 +677,7 @@ store_begin(struct store *s)
 {
 	int rc;
 
-	if ((rc = run_plain(s, Q_BEGIN)) != MESH_OK)
+	if ((rc = stmt_run_plain(s, Q_BEGIN)) != MESH_OK)
 		return rc;
 	s->write_locked = 1;
 	/* Another connection may have committed since we last looked. A failure here
@@ -815,7 +691,7 @@ int
 store_commit(struct store *s)
 {
 	s->write_locked = 0;
-	return run_plain(s, Q_COMMIT);
+	return stmt_run_plain(s, Q_COMMIT);
 }
 
 void
@@ -823,7 +699,7 @@ store_rollback(struct store *s)
 {
 	s->write_locked = 0;
 	if (!sqlite3_get_autocommit(s->db)) {
-		run_plain(s, Q_ROLLBACK);
+		stmt_run_plain(s, Q_ROLLBACK);
 		s->usage_loaded = 0;
 	}
 }
@@ -832,19 +708,19 @@ store_rollback(struct store *s)
 int
 store_savepoint(struct store *s)
 {
-	return op_begin(s);
+	return store_op_begin(s);
 }
 
 int
 store_release(struct store *s)
 {
-	return run_plain(s, Q_RELEASE);
+	return stmt_run_plain(s, Q_RELEASE);
 }
 
 void
 store_rollback_to(struct store *s)
 {
-	op_undo(s);
+	store_op_undo(s);
 }
 
 /* ---- meta ---- */
@@ -857,13 +733,13 @@ store_meta_set(struct store *s, const char *key, const uint8_t *val, size_t len)
 
 	if (key == NULL || (val == NULL && len))
 		return MESH_EINVAL;
-	if ((st = acquire(s, Q_META_SET)) == NULL)
+	if ((st = stmt_acquire(s, Q_META_SET)) == NULL)
 		return MESH_ESTORE;
-	if (bind_text(st, 1, key) || bind_blob(st, 2, val, len))
-		rc = fail(s);
+	if (stmt_bind_text(st, 1, key) || stmt_bind_blob(st, 2, val, len))
+		rc = store_fail(s);
 	else
-		rc = run(s, st);
-	release(s, Q_META_SET, st);
+		rc = stmt_run(s, st);
+	stmt_release(s, Q_META_SET, st);
 	return rc;
 }
 
@@ -877,29 +753,18 @@ store_meta_get(struct store *s, const char *key, uint8_t *val, size_t cap, size_
 
 	if (key == NULL || (val == NULL && cap))
 		return MESH_EINVAL;
-	if ((st = acquire(s, Q_META_GET)) == NULL)
+	if ((st = stmt_acquire(s, Q_META_GET)) == NULL)
 		return MESH_ESTORE;
-	if (bind_text(st, 1, key)) {
-		rc = fail(s);
-		goto out;
+	if (stmt_bind_text(st, 1, key))
+		rc = store_fail(s);
+	else if ((rc = stmt_step_row(s, st)) == MESH_OK) {
+		p = stmt_col_ref(st, 0, &n);
+		if (n && cap)
+			memcpy(val, p, n < cap ? n : cap);
+		if (len)
+			*len = n;
 	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		rc = MESH_ENOTFOUND;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		rc = fail(s);
-		goto out;
-	}
-	p = col_ref(st, 0, &n);
-	if (n && cap)
-		memcpy(val, p, n < cap ? n : cap);
-	if (len)
-		*len = n;
-	rc = MESH_OK;
-out:
-	release(s, Q_META_GET, st);
+	stmt_release(s, Q_META_GET, st);
 	return rc;
 }
 
@@ -913,13 +778,13 @@ store_counter_add(struct store *s, const char *name, int64_t delta)
 
 	if (name == NULL)
 		return MESH_EINVAL;
-	if ((st = acquire(s, Q_COUNTER_ADD)) == NULL)
+	if ((st = stmt_acquire(s, Q_COUNTER_ADD)) == NULL)
 		return MESH_ESTORE;
-	if (bind_text(st, 1, name) || sqlite3_bind_int64(st, 2, delta))
-		rc = fail(s);
+	if (stmt_bind_text(st, 1, name) || sqlite3_bind_int64(st, 2, delta))
+		rc = store_fail(s);
 	else
-		rc = run(s, st);
-	release(s, Q_COUNTER_ADD, st);
+		rc = stmt_run(s, st);
+	stmt_release(s, Q_COUNTER_ADD, st);
 	return rc;
 }
 
@@ -931,1015 +796,15 @@ store_counters(struct store *s, void (*fn)(void *, const char *, int64_t), void 
 
 	if (fn == NULL)
 		return MESH_EINVAL;
-	if ((st = acquire(s, Q_COUNTERS)) == NULL)
+	if ((st = stmt_acquire(s, Q_COUNTERS)) == NULL)
 		return MESH_ESTORE;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
 
 		fn(ctx, name ? name : "", sqlite3_column_int64(st, 1));
 	}
-	rc = rc == SQLITE_DONE ? MESH_OK : fail(s);
-	release(s, Q_COUNTERS, st);
+	rc = rc == SQLITE_DONE ? MESH_OK : store_fail(s);
+	stmt_release(s, Q_COUNTERS, st);
 	return rc;
 }
 
-/* ---- bundles ---- */
-
-void
-store_set_quota(struct store *s, const struct store_quota *q)
-{
-	if (q)
-		s->quota = *q;
-	else
-		memset(&s->quota, 0, sizeof s->quota);
-}
-
-int
-store_has_bundle(struct store *s, const uint8_t id[APAGON_HASH])
-{
-	sqlite3_stmt *st;
-	int64_t v = 0;
-	int rc;
-
-	if (id == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_HAS_BUNDLE)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, id, APAGON_HASH))
-		rc = fail(s);
-	else
-		rc = run_int(s, st, &v);
-	release(s, Q_HAS_BUNDLE, st);
-	return rc == MESH_OK ? (v != 0) : rc;
-}
-
-int
-store_usage(struct store *s, const uint8_t sender_pk[APAGON_SIGN_PK], int64_t *total,
-    int64_t *sender)
-{
-	int rc;
-
-	if ((rc = usage_ensure(s)) != MESH_OK)
-		return rc;
-	if (total)
-		*total = s->usage_total;
-	if (sender)
-		*sender = sender_pk ? usage_map_get(&s->usage, sender_pk) : 0;
-	return MESH_OK;
-}
-
-/*
- * Step a bound DELETE ... RETURNING sender_pk, size to the end, taking each deleted
- * row's bytes off the usage figures. *n (may be NULL) gets the number of rows.
- */
-static int
-delete_rows(struct store *s, sqlite3_stmt *st, int *n)
-{
-	uint8_t pk[APAGON_SIGN_PK];
-	int rc, rows = 0;
-
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		col_bytes(st, 0, pk, sizeof pk);
-		usage_account(s, pk, -sqlite3_column_int64(st, 1));
-		rows++;
-	}
-	if (rc != SQLITE_DONE)
-		return fail(s);
-	if (n)
-		*n = rows;
-	return MESH_OK;
-}
-
-/* Delete one bundle row (no tombstone). MESH_ENOTFOUND if it is not held. */
-static int
-delete_bundle(struct store *s, const uint8_t id[APAGON_HASH])
-{
-	sqlite3_stmt *st;
-	int rc, n = 0;
-
-	if ((st = acquire(s, Q_DELETE_BUNDLE)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, id, APAGON_HASH))
-		rc = fail(s);
-	else if ((rc = delete_rows(s, st, &n)) == MESH_OK && n == 0)
-		rc = MESH_ENOTFOUND;
-	release(s, Q_DELETE_BUNDLE, st);
-	return rc;
-}
-
-/*
- * Add victims from q (Q_VICTIMS_SENDER or Q_VICTIMS_ANY), in eviction order, until
- * `need` bytes would be freed; *freed grows by what they hold. The first `skip`
- * bundles of sender_pk are passed over: the per-sender pass took them already, and
- * they come first among that sender's bundles in either query. MESH_EQUOTA if the
- * evictable bundles run out first.
- */
-static int
-pick_victims(struct store *s, enum query q, const uint8_t sender_pk[APAGON_SIGN_PK],
-    int precedence, int64_t expires_at, int64_t need, size_t skip, int64_t *freed)
-{
-	struct victim *v;
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((st = acquire(s, q)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, sender_pk, APAGON_SIGN_PK) ||
-	    sqlite3_bind_int(st, 2, precedence) ||
-	    sqlite3_bind_int64(st, 3, expires_at) ||
-	    sqlite3_bind_int(st, 4, BUNDLE_CERT) ||
-	    sqlite3_bind_int(st, 5, BUNDLE_PREKEY) ||
-	    sqlite3_bind_int(st, 6, BUNDLE_REVOKE)) {
-		rc = fail(s);
-		goto out;
-	}
-	while (need > 0) {
-		if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
-			rc = rc == SQLITE_DONE ? MESH_EQUOTA : fail(s);
-			goto out;
-		}
-		if (skip && sqlite3_column_int(st, 2)) {
-			skip--;
-			continue;
-		}
-		if (s->nvictim == s->victim_cap) {
-			size_t cap = s->victim_cap ? s->victim_cap * 2 : 16;
-
-			if (cap > SIZE_MAX / sizeof *v ||
-			    (v = realloc(s->victim, cap * sizeof *v)) == NULL) {
-				rc = MESH_ENOMEM;
-				goto out;
-			}
-			s->victim = v;
-			s->victim_cap = cap;
-		}
-		v = &s->victim[s->nvictim++];
-		col_bytes(st, 0, v->id, sizeof v->id);
-		v->size = sqlite3_column_int64(st, 1);
-		need -= v->size;
-		*freed += v->size;
-	}
-	rc = MESH_OK;
-out:
-	release(s, q, st);
-	return rc;
-}
-
-int
-store_make_room(struct store *s, const uint8_t sender_pk[APAGON_SIGN_PK], int precedence,
-    int64_t expires_at, size_t size)
-{
-	int64_t total, mine, freed = 0, n = (int64_t)size;
-	const int64_t qt = s->quota.total_bytes, qs = s->quota.per_sender_bytes;
-	int rc;
-
-	if (sender_pk == NULL || size > INT64_MAX)
-		return MESH_EINVAL;
-	/* Evictions must be undone with the caller's transaction if the put fails. */
-	if (sqlite3_get_autocommit(s->db)) {
-		set_errmsg(s, "store_make_room outside a transaction");
-		return MESH_EINVAL;
-	}
-	if ((qt > 0 && n > qt) || (qs > 0 && n > qs))
-		return MESH_EQUOTA;
-	if (qt <= 0 && qs <= 0)
-		return MESH_OK;
-	if ((rc = usage_ensure(s)) != MESH_OK)
-		return rc;
-	total = s->usage_total;
-	mine = usage_map_get(&s->usage, sender_pk);
-	if ((qs <= 0 || mine + n <= qs) && (qt <= 0 || total + n <= qt))
-		return MESH_OK;
-
-	/*
-	 * Choose every victim before deleting any: the sender's own first while it is over
-	 * its quota, then anyone's while the store is. No room means nothing is touched.
-	 */
-	s->nvictim = 0;
-	if (qs > 0 && mine + n > qs &&
-	    (rc = pick_victims(s, Q_VICTIMS_SENDER, sender_pk, precedence, expires_at,
-	    mine + n - qs, 0, &freed)) != MESH_OK)
-		return rc;
-	if (qt > 0 && total - freed + n > qt &&
-	    (rc = pick_victims(s, Q_VICTIMS_ANY, sender_pk, precedence, expires_at,
-	    total - freed + n - qt, s->nvictim, &freed)) != MESH_OK)
-		return rc;
-
-	/* Only SQLite failing part-way can leave some deleted: undo them then. */
-	if ((rc = op_begin(s)) != MESH_OK)
-		return rc;
-	for (size_t i = 0; i < s->nvictim && rc == MESH_OK; i++)
-		rc = delete_bundle(s, s->victim[i].id);
-	return op_end(s, rc);
-}
-
-/* Insert one bundle row, unless it is held or tombstoned. */
-static int
-put_row(struct store *s, const struct stored_bundle *sb)
-{
-	sqlite3_stmt *st;
-	int64_t tombstoned = 0;
-	int rc;
-
-	/* A tombstoned ID was delivered already: a replay, not a new bundle. */
-	if ((st = acquire(s, Q_TOMBSTONED)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, sb->id, APAGON_HASH))
-		rc = fail(s);
-	else
-		rc = run_int(s, st, &tombstoned);
-	release(s, Q_TOMBSTONED, st);
-	if (rc != MESH_OK)
-		return rc;
-	if (tombstoned)
-		return MESH_EDUPLICATE;
-
-	if ((st = acquire(s, Q_PUT_BUNDLE)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, sb->id, APAGON_HASH) ||
-	    sqlite3_bind_int(st, 2, sb->type) ||
-	    sqlite3_bind_int(st, 3, sb->precedence) ||
-	    bind_blob(st, 4, sb->sender_pk, APAGON_SIGN_PK) ||
-	    bind_blob(st, 5, sb->recipient, APAGON_KEYID) ||
-	    sqlite3_bind_int64(st, 6, sb->created) ||
-	    sqlite3_bind_int64(st, 7, sb->stored_at) ||
-	    sqlite3_bind_int64(st, 8, sb->expires_at) ||
-	    sqlite3_bind_int(st, 9, sb->own != 0) ||
-	    sqlite3_bind_int(st, 10, sb->pinned != 0) ||
-	    sqlite3_bind_int64(st, 11, (int64_t)sb->raw_len) ||
-	    bind_blob(st, 12, sb->raw, sb->raw_len))
-		rc = fail(s);
-	else if ((rc = run(s, st)) == MESH_OK)
-		usage_account(s, sb->sender_pk, (int64_t)sb->raw_len);
-	release(s, Q_PUT_BUNDLE, st);
-	return rc;
-}
-
-int
-store_put_bundle(struct store *s, const struct stored_bundle *sb)
-{
-	int rc, end;
-
-	if (sb == NULL || (sb->raw == NULL && sb->raw_len) || sb->raw_len > INT64_MAX)
-		return MESH_EINVAL;
-	if (!sqlite3_get_autocommit(s->db))
-		return put_row(s, sb);
-	/* Alone, the tombstone check and the insert need a transaction of their own, or
-	 * another connection could purge the bundle in between. */
-	if ((rc = op_begin(s)) != MESH_OK)
-		return rc;
-	rc = put_row(s, sb);
-	/* A duplicate wrote nothing: no need to roll back. */
-	end = op_end(s, rc == MESH_EDUPLICATE ? MESH_OK : rc);
-	return end != MESH_OK ? end : rc;
-}
-
-/* Fill sb from a BUNDLE_COLS row; raw points into the row. */
-static void
-row_bundle(sqlite3_stmt *st, struct stored_bundle *sb)
-{
-	col_bytes(st, 0, sb->id, sizeof sb->id);
-	sb->type = (uint8_t)sqlite3_column_int(st, 1);
-	sb->precedence = (uint8_t)sqlite3_column_int(st, 2);
-	col_bytes(st, 3, sb->sender_pk, sizeof sb->sender_pk);
-	col_bytes(st, 4, sb->recipient, sizeof sb->recipient);
-	sb->created = (uint32_t)sqlite3_column_int64(st, 5);
-	sb->stored_at = sqlite3_column_int64(st, 6);
-	sb->expires_at = sqlite3_column_int64(st, 7);
-	sb->own = sqlite3_column_int(st, 8);
-	sb->pinned = sqlite3_column_int(st, 9);
-	sb->raw = col_ref(st, 10, &sb->raw_len);
-}
-
-int
-store_get_bundle(struct store *s, const uint8_t id[APAGON_HASH], struct stored_bundle *sb)
-{
-	struct stored_bundle tmp;
-	sqlite3_stmt *st;
-	int rc;
-
-	if (id == NULL || sb == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_GET_BUNDLE)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, id, APAGON_HASH)) {
-		rc = fail(s);
-		goto out;
-	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		rc = MESH_ENOTFOUND;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		rc = fail(s);
-		goto out;
-	}
-	row_bundle(st, &tmp);
-	if ((tmp.raw = buf_copy(&s->raw, tmp.raw, tmp.raw_len)) == NULL) {
-		rc = MESH_ENOMEM;
-		goto out;
-	}
-	*sb = tmp;
-	rc = MESH_OK;
-out:
-	release(s, Q_GET_BUNDLE, st);
-	return rc;
-}
-
-int
-store_each_bundle(struct store *s, int64_t now,
-    int (*fn)(void *, const struct stored_bundle *), void *ctx)
-{
-	struct stored_bundle sb;
-	sqlite3_stmt *st;
-	int rc;
-
-	if (fn == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_EACH_BUNDLE)) == NULL)
-		return MESH_ESTORE;
-	if (sqlite3_bind_int64(st, 1, now)) {
-		rc = fail(s);
-		goto out;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		row_bundle(st, &sb);
-		if ((rc = fn(ctx, &sb)) != 0)
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? MESH_OK : fail(s);
-out:
-	release(s, Q_EACH_BUNDLE, st);
-	return rc;
-}
-
-/* Run a one-blob-parameter statement; MESH_ENOTFOUND if it changed no row. */
-static int
-run_on_id(struct store *s, enum query q, const uint8_t *id, size_t len)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((st = acquire(s, q)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, id, len))
-		rc = fail(s);
-	else if ((rc = run(s, st)) == MESH_OK && sqlite3_changes(s->db) == 0)
-		rc = MESH_ENOTFOUND;
-	release(s, q, st);
-	return rc;
-}
-
-int
-store_purge_bundle(struct store *s, const uint8_t id[APAGON_HASH])
-{
-	int rc;
-
-	if (id == NULL)
-		return MESH_EINVAL;
-	if ((rc = op_begin(s)) != MESH_OK)
-		return rc;
-	rc = run_on_id(s, Q_TOMBSTONE, id, APAGON_HASH);
-	if (rc == MESH_OK)
-		rc = delete_bundle(s, id);
-	return op_end(s, rc);
-}
-
-int
-store_unpin_bundle(struct store *s, const uint8_t id[APAGON_HASH])
-{
-	if (id == NULL)
-		return MESH_EINVAL;
-	return run_on_id(s, Q_UNPIN, id, APAGON_HASH);
-}
-
-/* Run a statement whose only parameter is ?1 = v; *changes gets the rows changed. */
-static int
-run_on_int(struct store *s, enum query q, int64_t v, int *changes)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((st = acquire(s, q)) == NULL)
-		return MESH_ESTORE;
-	if (sqlite3_bind_int64(st, 1, v))
-		rc = fail(s);
-	else if ((rc = run(s, st)) == MESH_OK && changes)
-		*changes = sqlite3_changes(s->db);
-	release(s, q, st);
-	return rc;
-}
-
-int
-store_gc(struct store *s, int64_t now, int *removed)
-{
-	sqlite3_stmt *st;
-	int n = 0, rc;
-
-	if ((rc = op_begin(s)) != MESH_OK)
-		return rc;
-	if ((st = acquire(s, Q_GC_BUNDLES)) == NULL)
-		rc = MESH_ESTORE;
-	else if (sqlite3_bind_int64(st, 1, now))
-		rc = fail(s);
-	else
-		rc = delete_rows(s, st, &n);
-	release(s, Q_GC_BUNDLES, st);
-	if (rc == MESH_OK)
-		rc = run_on_int(s, Q_GC_TOMBSTONES, now, NULL);
-	if ((rc = op_end(s, rc)) == MESH_OK && removed)
-		*removed = n;
-	return rc;
-}
-
-/* ---- members ---- */
-
-int
-store_put_member(struct store *s, const struct member *m)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (m == NULL || (m->chain == NULL && m->chain_len))
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_PUT_MEMBER)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, m->pk, APAGON_SIGN_PK) ||
-	    bind_blob(st, 2, m->key_id, APAGON_KEYID) ||
-	    bind_blob(st, 3, m->issuer, APAGON_SIGN_PK) ||
-	    sqlite3_bind_int(st, 4, m->role) ||
-	    bind_field(st, 5, m->name, sizeof m->name - 1) ||
-	    bind_field(st, 6, m->unit, sizeof m->unit - 1) ||
-	    sqlite3_bind_int64(st, 7, m->not_before) ||
-	    sqlite3_bind_int64(st, 8, m->not_after) ||
-	    sqlite3_bind_int64(st, 9, m->first_seen) ||
-	    sqlite3_bind_int(st, 10, m->verified) ||
-	    bind_blob(st, 11, m->chain, m->chain_len))
-		rc = fail(s);
-	else
-		rc = run(s, st);
-	release(s, Q_PUT_MEMBER, st);
-	return rc;
-}
-
-/* Fill m from a MEMBER_COLS row; chain points into the row. */
-static void
-row_member(sqlite3_stmt *st, struct member *m)
-{
-	col_bytes(st, 0, m->pk, sizeof m->pk);
-	col_bytes(st, 1, m->key_id, sizeof m->key_id);
-	col_bytes(st, 2, m->issuer, sizeof m->issuer);
-	m->role = sqlite3_column_int(st, 3);
-	col_field(st, 4, m->name, sizeof m->name);
-	col_field(st, 5, m->unit, sizeof m->unit);
-	m->not_before = (uint32_t)sqlite3_column_int64(st, 6);
-	m->not_after = (uint32_t)sqlite3_column_int64(st, 7);
-	m->first_seen = sqlite3_column_int64(st, 8);
-	m->verified = sqlite3_column_int(st, 9);
-	m->chain = col_ref(st, 10, &m->chain_len);
-}
-
-int
-store_get_member(struct store *s, const uint8_t pk[APAGON_SIGN_PK], struct member *m)
-{
-	struct member tmp;
-	sqlite3_stmt *st;
-	int rc;
-
-	if (pk == NULL || m == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_GET_MEMBER)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, pk, APAGON_SIGN_PK)) {
-		rc = fail(s);
-		goto out;
-	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		rc = MESH_ENOTFOUND;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		rc = fail(s);
-		goto out;
-	}
-	row_member(st, &tmp);
-	if ((tmp.chain = buf_copy(&s->chain, tmp.chain, tmp.chain_len)) == NULL) {
-		rc = MESH_ENOMEM;
-		goto out;
-	}
-	*m = tmp;
-	rc = MESH_OK;
-out:
-	release(s, Q_GET_MEMBER, st);
-	return rc;
-}
-
-/* Call fn for each row of an already-bound member query; releases st. */
-static int
-each_member(struct store *s, enum query q, sqlite3_stmt *st,
-    int (*fn)(void *, const struct member *), void *ctx)
-{
-	struct member m;
-	int rc;
-
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		row_member(st, &m);
-		if ((rc = fn(ctx, &m)) != 0)
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? MESH_OK : fail(s);
-out:
-	release(s, q, st);
-	return rc;
-}
-
-int
-store_members_by_keyid(struct store *s, const uint8_t key_id[APAGON_KEYID],
-    int (*fn)(void *, const struct member *), void *ctx)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (key_id == NULL || fn == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_MEMBERS_BY_KEYID)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, key_id, APAGON_KEYID)) {
-		rc = fail(s);
-		release(s, Q_MEMBERS_BY_KEYID, st);
-		return rc;
-	}
-	return each_member(s, Q_MEMBERS_BY_KEYID, st, fn, ctx);
-}
-
-int
-store_each_member(struct store *s, const char *name,
-    int (*fn)(void *, const struct member *), void *ctx)
-{
-	enum query q = name ? Q_MEMBERS_BY_NAME : Q_MEMBERS_ALL;
-	sqlite3_stmt *st;
-	int rc;
-
-	if (fn == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, q)) == NULL)
-		return MESH_ESTORE;
-	if (name && bind_text(st, 1, name)) {
-		rc = fail(s);
-		release(s, q, st);
-		return rc;
-	}
-	return each_member(s, q, st, fn, ctx);
-}
-
-int
-store_set_verified(struct store *s, const uint8_t pk[APAGON_SIGN_PK], int verified)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (pk == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_SET_VERIFIED)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, pk, APAGON_SIGN_PK) || sqlite3_bind_int(st, 2, verified))
-		rc = fail(s);
-	else if ((rc = run(s, st)) == MESH_OK && sqlite3_changes(s->db) == 0)
-		rc = MESH_ENOTFOUND;
-	release(s, Q_SET_VERIFIED, st);
-	return rc;
-}
-
-/* ---- revocations ---- */
-
-int
-store_put_revocation(struct store *s, const uint8_t subject[APAGON_SIGN_PK],
-    const uint8_t revoker[APAGON_SIGN_PK], uint32_t revoked_at, const char *reason)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (subject == NULL || revoker == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_PUT_REVOCATION)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, subject, APAGON_SIGN_PK) ||
-	    bind_blob(st, 2, revoker, APAGON_SIGN_PK) ||
-	    sqlite3_bind_int64(st, 3, revoked_at) ||
-	    bind_text(st, 4, reason ? reason : ""))
-		rc = fail(s);
-	else
-		rc = run(s, st);
-	release(s, Q_PUT_REVOCATION, st);
-	return rc;
-}
-
-int
-store_is_revoked(struct store *s, const uint8_t subject[APAGON_SIGN_PK],
-    const uint8_t revoker[APAGON_SIGN_PK])
-{
-	enum query q = revoker ? Q_REVOKED_BY : Q_REVOKED_ANY;
-	sqlite3_stmt *st;
-	int64_t v = 0;
-	int rc;
-
-	if (subject == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, q)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, subject, APAGON_SIGN_PK) ||
-	    (revoker && bind_blob(st, 2, revoker, APAGON_SIGN_PK)))
-		rc = fail(s);
-	else
-		rc = run_int(s, st, &v);
-	release(s, q, st);
-	return rc == MESH_OK ? (v != 0) : rc;
-}
-
-/* ---- peer prekeys ---- */
-
-int
-store_put_peer_prekey(struct store *s, const struct peer_prekey *p)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (p == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_PUT_PEER_PREKEY)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, p->owner, APAGON_SIGN_PK) ||
-	    sqlite3_bind_int64(st, 2, p->serial) ||
-	    bind_blob(st, 3, p->pk, APAGON_DH_PK) ||
-	    sqlite3_bind_int64(st, 4, p->not_after))
-		rc = fail(s);
-	else
-		rc = run(s, st);
-	release(s, Q_PUT_PEER_PREKEY, st);
-	return rc;
-}
-
-/* Step a bound peer prekey query once into p; releases st. */
-static int
-one_peer_prekey(struct store *s, enum query q, sqlite3_stmt *st, struct peer_prekey *p)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW) {
-		col_bytes(st, 0, p->owner, sizeof p->owner);
-		p->serial = (uint32_t)sqlite3_column_int64(st, 1);
-		col_bytes(st, 2, p->pk, sizeof p->pk);
-		p->not_after = (uint32_t)sqlite3_column_int64(st, 3);
-		rc = MESH_OK;
-	} else if (rc == SQLITE_DONE) {
-		rc = MESH_ENOTFOUND;
-	} else {
-		rc = fail(s);
-	}
-	release(s, q, st);
-	return rc;
-}
-
-int
-store_peer_prekey_current(struct store *s, const uint8_t owner[APAGON_SIGN_PK], int64_t now,
-    struct peer_prekey *p)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (owner == NULL || p == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_PEER_PREKEY_CURRENT)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, owner, APAGON_SIGN_PK) || sqlite3_bind_int64(st, 2, now)) {
-		rc = fail(s);
-		release(s, Q_PEER_PREKEY_CURRENT, st);
-		return rc;
-	}
-	return one_peer_prekey(s, Q_PEER_PREKEY_CURRENT, st, p);
-}
-
-int
-store_peer_prekey_by_serial8(struct store *s, const uint8_t owner[APAGON_SIGN_PK],
-    uint8_t serial8, struct peer_prekey *p)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (owner == NULL || p == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_PEER_PREKEY_SERIAL8)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, owner, APAGON_SIGN_PK) || sqlite3_bind_int(st, 2, serial8)) {
-		rc = fail(s);
-		release(s, Q_PEER_PREKEY_SERIAL8, st);
-		return rc;
-	}
-	return one_peer_prekey(s, Q_PEER_PREKEY_SERIAL8, st, p);
-}
-
-/* ---- own prekeys ---- */
-
-int
-store_put_own_prekey(struct store *s, const struct own_prekey *p)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (p == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_PUT_OWN_PREKEY)) == NULL)
-		return MESH_ESTORE;
-	if (sqlite3_bind_int64(st, 1, p->serial) ||
-	    bind_blob(st, 2, p->pk, APAGON_DH_PK) ||
-	    bind_blob(st, 3, p->sealed_sk, sizeof p->sealed_sk) ||
-	    sqlite3_bind_int64(st, 4, p->created) ||
-	    sqlite3_bind_int64(st, 5, p->retired_at))
-		rc = fail(s);
-	else
-		rc = run(s, st);
-	release(s, Q_PUT_OWN_PREKEY, st);
-	return rc;
-}
-
-/* Step a bound own prekey query once into p; releases st. */
-static int
-one_own_prekey(struct store *s, enum query q, sqlite3_stmt *st, struct own_prekey *p)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW) {
-		p->serial = (uint32_t)sqlite3_column_int64(st, 0);
-		col_bytes(st, 1, p->pk, sizeof p->pk);
-		col_bytes(st, 2, p->sealed_sk, sizeof p->sealed_sk);
-		p->created = sqlite3_column_int64(st, 3);
-		p->retired_at = sqlite3_column_int64(st, 4);
-		rc = MESH_OK;
-	} else if (rc == SQLITE_DONE) {
-		rc = MESH_ENOTFOUND;
-	} else {
-		rc = fail(s);
-	}
-	release(s, q, st);
-	return rc;
-}
-
-int
-store_own_prekey_current(struct store *s, struct own_prekey *p)
-{
-	sqlite3_stmt *st;
-
-	if (p == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_OWN_PREKEY_CURRENT)) == NULL)
-		return MESH_ESTORE;
-	return one_own_prekey(s, Q_OWN_PREKEY_CURRENT, st, p);
-}
-
-int
-store_own_prekey_by_serial8(struct store *s, uint8_t serial8, struct own_prekey *p)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (p == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_OWN_PREKEY_SERIAL8)) == NULL)
-		return MESH_ESTORE;
-	if (sqlite3_bind_int(st, 1, serial8)) {
-		rc = fail(s);
-		release(s, Q_OWN_PREKEY_SERIAL8, st);
-		return rc;
-	}
-	return one_own_prekey(s, Q_OWN_PREKEY_SERIAL8, st, p);
-}
-
-int
-store_retire_own_prekeys(struct store *s, int64_t now)
-{
-	return run_on_int(s, Q_RETIRE_OWN_PREKEYS, now, NULL);
-}
-
-int
-store_delete_old_prekeys(struct store *s, int64_t cutoff, int *deleted)
-{
-	int n = 0, rc;
-
-	if ((rc = run_on_int(s, Q_DELETE_OLD_PREKEYS, cutoff, &n)) != MESH_OK)
-		return rc;
-	/*
-	 * secure_delete zeroes the freed cells in the new page images, but older images
-	 * still hold the secret in the WAL; a TRUNCATE checkpoint copies the zeroed pages
-	 * into the database and empties the WAL. Inside a transaction the delete is not
-	 * committed yet, so the checkpoint is the caller's to run after COMMIT.
-	 */
-	if (sqlite3_get_autocommit(s->db)) {
-		sqlite3_stmt *st = acquire(s, Q_CHECKPOINT);
-
-		if (st == NULL)
-			return MESH_ESTORE;
-		if (sqlite3_step(st) != SQLITE_ROW)
-			rc = fail(s);
-		else if (sqlite3_column_int(st, 0) != 0) {
-			set_errmsg(s, "WAL checkpoint blocked by a reader");
-			rc = MESH_ESTORE;
-		}
-		release(s, Q_CHECKPOINT, st);
-	}
-	if (rc == MESH_OK && deleted)
-		*deleted = n;
-	return rc;
-}
-
-/* ---- messages ---- */
-
-int
-store_put_msg(struct store *s, const struct msg_rec *m)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (m == NULL || (m->sealed_text == NULL && m->sealed_len))
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_PUT_MSG)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, m->bundle_id, APAGON_HASH) ||
-	    sqlite3_bind_int(st, 2, m->dir) ||
-	    sqlite3_bind_int(st, 3, m->state) ||
-	    bind_blob(st, 4, m->peer_pk, APAGON_SIGN_PK) ||
-	    sqlite3_bind_int(st, 5, m->precedence) ||
-	    sqlite3_bind_int64(st, 6, m->created) ||
-	    sqlite3_bind_int64(st, 7, m->local_time) ||
-	    sqlite3_bind_int64(st, 8, m->expires_at) ||
-	    sqlite3_bind_int(st, 9, m->sent_count) ||
-	    sqlite3_bind_int64(st, 10, m->delivered_at) ||
-	    bind_field(st, 11, m->reason, sizeof m->reason - 1) ||
-	    bind_blob(st, 12, m->sealed_text, m->sealed_len))
-		rc = fail(s);
-	else
-		rc = run(s, st);
-	release(s, Q_PUT_MSG, st);
-	return rc;
-}
-
-/* Fill m from a MSG_COLS row; sealed_text points into the row. */
-static void
-row_msg(sqlite3_stmt *st, struct msg_rec *m)
-{
-	col_bytes(st, 0, m->bundle_id, sizeof m->bundle_id);
-	m->dir = sqlite3_column_int(st, 1);
-	m->state = sqlite3_column_int(st, 2);
-	col_bytes(st, 3, m->peer_pk, sizeof m->peer_pk);
-	m->precedence = sqlite3_column_int(st, 4);
-	m->created = (uint32_t)sqlite3_column_int64(st, 5);
-	m->local_time = sqlite3_column_int64(st, 6);
-	m->expires_at = sqlite3_column_int64(st, 7);
-	m->sent_count = sqlite3_column_int(st, 8);
-	m->delivered_at = sqlite3_column_int64(st, 9);
-	col_field(st, 10, m->reason, sizeof m->reason);
-	m->sealed_text = col_ref(st, 11, &m->sealed_len);
-}
-
-int
-store_get_msg(struct store *s, const uint8_t bundle_id[APAGON_HASH], struct msg_rec *m)
-{
-	struct msg_rec tmp;
-	sqlite3_stmt *st;
-	int rc;
-
-	if (bundle_id == NULL || m == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_GET_MSG)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, bundle_id, APAGON_HASH)) {
-		rc = fail(s);
-		goto out;
-	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		rc = MESH_ENOTFOUND;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		rc = fail(s);
-		goto out;
-	}
-	row_msg(st, &tmp);
-	if ((tmp.sealed_text = buf_copy(&s->text, tmp.sealed_text, tmp.sealed_len)) == NULL) {
-		rc = MESH_ENOMEM;
-		goto out;
-	}
-	*m = tmp;
-	rc = MESH_OK;
-out:
-	release(s, Q_GET_MSG, st);
-	return rc;
-}
-
-int
-store_each_msg(struct store *s, int dir, int (*fn)(void *, const struct msg_rec *), void *ctx)
-{
-	struct msg_rec m;
-	sqlite3_stmt *st;
-	int rc;
-
-	if (fn == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_EACH_MSG)) == NULL)
-		return MESH_ESTORE;
-	if (sqlite3_bind_int(st, 1, dir)) {
-		rc = fail(s);
-		goto out;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		row_msg(st, &m);
-		if ((rc = fn(ctx, &m)) != 0)
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? MESH_OK : fail(s);
-out:
-	release(s, Q_EACH_MSG, st);
-	return rc;
-}
-
-int
-store_msg_set_state(struct store *s, const uint8_t bundle_id[APAGON_HASH], int state,
-    int64_t when, const char *reason)
-{
-	char field[sizeof ((struct msg_rec *)0)->reason];
-	sqlite3_stmt *st;
-	int rc;
-
-	if (bundle_id == NULL)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_MSG_SET_STATE)) == NULL)
-		return MESH_ESTORE;
-	/* Keep the stored reason within what struct msg_rec can give back. */
-	if (reason) {
-		size_t n = strnlen(reason, sizeof field - 1);
-
-		memcpy(field, reason, n);
-		field[n] = '\0';
-	}
-	if (bind_blob(st, 1, bundle_id, APAGON_HASH) ||
-	    sqlite3_bind_int(st, 2, state) ||
-	    sqlite3_bind_int64(st, 3, when) ||
-	    bind_text(st, 4, reason ? field : NULL) ||
-	    sqlite3_bind_int(st, 5, OUT_DELIVERED))
-		rc = fail(s);
-	else if ((rc = run(s, st)) == MESH_OK && sqlite3_changes(s->db) == 0)
-		rc = MESH_ENOTFOUND;
-	release(s, Q_MSG_SET_STATE, st);
-	return rc;
-}
-
-int
-store_msg_add_sent(struct store *s, const uint8_t bundle_id[APAGON_HASH], int n)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (bundle_id == NULL || n < 0)
-		return MESH_EINVAL;
-	if ((st = acquire(s, Q_MSG_ADD_SENT)) == NULL)
-		return MESH_ESTORE;
-	if (bind_blob(st, 1, bundle_id, APAGON_HASH) ||
-	    sqlite3_bind_int(st, 2, n) ||
-	    sqlite3_bind_int(st, 3, OUT_QUEUED) ||
-	    sqlite3_bind_int(st, 4, OUT_SENT))
-		rc = fail(s);
-	else if ((rc = run(s, st)) == MESH_OK && sqlite3_changes(s->db) == 0)
-		rc = MESH_ENOTFOUND;
-	release(s, Q_MSG_ADD_SENT, st);
-	return rc;
-}
-
-int
-store_msg_expire(struct store *s, int64_t now, const char *reason)
-{
-	char field[sizeof ((struct msg_rec *)0)->reason];
-	sqlite3_stmt *st;
-	size_t n;
-	int rc;
-
-	if (reason == NULL)
-		reason = "";
-	n = strnlen(reason, sizeof field - 1);
-	memcpy(field, reason, n);
-	field[n] = '\0';
-	if ((st = acquire(s, Q_MSG_EXPIRE)) == NULL)
-		return MESH_ESTORE;
-	if (sqlite3_bind_int64(st, 1, now) ||
-	    bind_text(st, 2, field) ||
-	    sqlite3_bind_int(st, 3, OUT_EXPIRED) ||
-	    sqlite3_bind_int(st, 4, MSG_OUT) ||
-	    sqlite3_bind_int(st, 5, OUT_QUEUED) ||
-	    sqlite3_bind_int(st, 6, OUT_SENT))
-		rc = fail(s);
-	else
-		rc = run(s, st);
-	release(s, Q_MSG_EXPIRE, st);
-	return rc;
-}
