@@ -274,6 +274,7 @@ scan_messages(struct daemon *d, int notify)
 {
 	struct scan s = { NULL, 0, 0, 0 };
 	struct store *st = node_store(d->n);
+	struct seen_msg *order = NULL;
 
 	d->msgs_dirty = 0;
 	if (store_each_msg(st, MSG_IN, scan_one, &s) < 0 || s.oom ||
@@ -281,10 +282,14 @@ scan_messages(struct daemon *d, int notify)
 		free(s.v);
 		return;
 	}
+	/* Tell news in the store's order (received, then stored: a FLASH committed
+	 * ahead of ROUTINE ones in the same batch is heard first), not in ID order. */
+	if (notify && s.n > 0 && (order = malloc(s.n * sizeof *order)) != NULL)
+		memcpy(order, s.v, s.n * sizeof *order);
 	if (s.n > 1)
 		qsort(s.v, s.n, sizeof *s.v, cmp_seen);
 	for (size_t i = 0; notify && i < s.n; i++) {
-		const struct seen_msg *e = &s.v[i], *old;
+		const struct seen_msg *e = order ? &order[i] : &s.v[i], *old;
 		struct msg_rec r;
 
 		old = d->nseen ? bsearch(e, d->seen, d->nseen, sizeof *e, cmp_seen) : NULL;
@@ -298,6 +303,7 @@ scan_messages(struct daemon *d, int notify)
 		else
 			control_notify(d->ctl, "message.state", rpc_msg_json(d, &r, 0));
 	}
+	free(order);
 	free(d->seen);
 	d->seen = s.v;
 	d->nseen = s.n;

@@ -43,11 +43,12 @@ struct daemon {
 	int msgs_dirty;
 	int resync_wanted;              /* something moved: reconcile soon */
 	uint64_t resync_ms;             /* not before */
+	int revoke_check;               /* a revocation may have come: recheck peers */
 	struct seen_msg *seen;
 	size_t nseen;
 	struct {
 		int64_t frames_in, frames_unhandled, reloads, reload_failures;
-		int64_t maintain_failures;
+		int64_t maintain_failures, sessions_revoked;
 	} n_;
 };
 
@@ -75,6 +76,9 @@ void sessions_run(struct daemon *d, uint64_t now);
 /* A bundle is newly stored here: offer it on every session but `except`'s (may be NULL). */
 void sessions_notify_all(struct daemon *d, const uint8_t id[APAGON_HASH], int prec,
     const struct transport_peer *except);
+/* Bundles were stored that may revoke a peer: open sessions with a member revoked
+ * now are closed on the next sessions_run(); the handshake refuses them after that. */
+void sessions_revocations_changed(struct daemon *d);
 /* "none", "handshake", "open", "closed"; the authenticated peer key or NULL. */
 const char *sessions_state(const struct transport_peer *p);
 const uint8_t *sessions_peer_pk(const struct transport_peer *p);

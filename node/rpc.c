@@ -343,6 +343,8 @@ m_import(struct daemon *d, const cJSON *params, int *code, char *msg, size_t cap
 	}
 	free(buf);
 	daemon_msgs_changed(d);
+	if (sum.accepted > 0)
+		sessions_revocations_changed(d);
 	if (!was_enrolled && node_netkeys(d->n)) {
 		log_info("enrolled in \"%s\"; opening the links", node_network_name(d->n));
 		daemon_links_sync(d);
@@ -490,6 +492,7 @@ m_status(struct daemon *d)
 	cJSON_AddNumberToObject(o, "reloads", (double)d->n_.reloads);
 	cJSON_AddNumberToObject(o, "reload_failures", (double)d->n_.reload_failures);
 	cJSON_AddNumberToObject(o, "maintain_failures", (double)d->n_.maintain_failures);
+	cJSON_AddNumberToObject(o, "sessions_revoked", (double)d->n_.sessions_revoked);
 	return r;
 }
 

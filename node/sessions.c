@@ -57,6 +57,7 @@ on_received(void *ctx, const uint8_t id[APAGON_HASH], int prec)
 	struct peer_link *pl = ctx;
 
 	sessions_notify_all(pl->d, id, prec, pl->p);
+	sessions_revocations_changed(pl->d);
 	pl->d->resync_wanted = 1;
 	daemon_msgs_changed(pl->d);
 }
@@ -308,6 +309,38 @@ run_one(struct peer_link *pl, void *ctx)
 	flush(pl);
 }
 
+void
+sessions_revocations_changed(struct daemon *d)
+{
+	d->revoke_check = 1;
+}
+
+/*
+ * The handshake checks revocations once; a session that is already open would go on
+ * carrying a member revoked since. Close it, and let the retry's handshake refuse.
+ */
+static void
+revoke_one(struct peer_link *pl, void *ctx)
+{
+	uint64_t now = *(const uint64_t *)ctx;
+	const uint8_t *pk;
+	char kid[2 * APAGON_KEYID + 1];
+	uint8_t id[APAGON_KEYID];
+
+	if (!pl->s || (pk = session_peer(pl->s)) == NULL || !node_member_revoked(pl->d->n, pk))
+		return;
+	crypto_key_id(id, pk);
+	node_hex(kid, id, sizeof id);
+	log_warnx("%s: peer %s: member %s is revoked; session closed", pl->p->t->name,
+	    pl->p->label, kid);
+	pl->d->n_.sessions_revoked++;
+	session_free(pl->s);
+	pl->s = NULL;
+	pl->retry_ms = now + pl->backoff_ms;
+	pl->backoff_ms = pl->backoff_ms * 2 > SESSION_RETRY_MAX_MS ? SESSION_RETRY_MAX_MS :
+	    pl->backoff_ms * 2;
+}
+
 static void
 resync_one(struct peer_link *pl, void *ctx)
 {
@@ -319,6 +352,11 @@ resync_one(struct peer_link *pl, void *ctx)
 void
 sessions_run(struct daemon *d, uint64_t now)
 {
+	/* Before anything is flushed: a revoked peer gets nothing more from us. */
+	if (d->revoke_check) {
+		d->revoke_check = 0;
+		each_peer(d, revoke_one, &now);
+	}
 	if (d->resync_wanted && now >= d->resync_ms) {
 		d->resync_wanted = 0;
 		d->resync_ms = now + SESSION_RESYNC_DEBOUNCE_MS;
