@@ -131,6 +131,10 @@ struct session {
 	} pend[PEND_MAX];
 	int npend;
 
+	/* rate limit on what this peer delivers (ratelimit.h) */
+	struct ratelimit_params peer_p;
+	struct rl_pair peer_b;
+
 	struct session_stats st;
 };
 
@@ -625,6 +629,7 @@ session_new(struct session **out, const struct session_config *cfg, uint64_t now
 		s->cfg.hs_timeout_ms = 30000;
 	if (!s->cfg.round_timeout_ms)
 		s->cfg.round_timeout_ms = 10000;
+	ratelimit_params_resolve(&s->peer_p, &cfg->peer_limit, 1);
 	s->store_src.each = store_src_each;
 	s->store_src.get = store_src_get;
 	s->store_src.ctx = cfg->ax->st;
@@ -1171,22 +1176,68 @@ struct inbundle {
 	const uint8_t *raw;
 	size_t len;
 	int pass;
+	int decoded, prec;
+	uint8_t id[APAGON_HASH];
+	uint8_t sender[APAGON_KEYID];           /* claimed: checked only by acceptance */
+	int deferred;                           /* over a rate limit: not taken this time */
+	int charged;                            /* to its sender's bucket */
 	struct accept_result res;
 };
 
-static int
-bundle_pass(const struct session *s, const uint8_t *p, size_t len)
+/* Decode enough to order the batch (public types first) and to rate-limit it. */
+static void
+bundle_pass(const struct session *s, struct inbundle *in)
 {
 	struct bundle b;
 
-	if (bundle_decode(&b, p, len, s->cfg.ax->nk) != MESH_OK)
-		return 3;
+	in->pass = 3;
+	if (bundle_decode(&b, in->raw, in->len, s->cfg.ax->nk) != MESH_OK)
+		return;
+	in->decoded = 1;
+	in->prec = b.h.precedence;
+	memcpy(in->id, b.id, APAGON_HASH);
+	memcpy(in->sender, b.h.sender, APAGON_KEYID);
 	switch (b.h.type) {
-	case BUNDLE_CERT:   return 0;
-	case BUNDLE_REVOKE: return 1;
-	case BUNDLE_PREKEY: return 2;
+	case BUNDLE_CERT:   in->pass = 0; break;
+	case BUNDLE_REVOKE: in->pass = 1; break;
+	case BUNDLE_PREKEY: in->pass = 2; break;
 	}
-	return 3;
+}
+
+/*
+ * The rate limits (ratelimit.h), highest precedence first, so the FLASH of a frame is
+ * charged before its ROUTINE. Certificates, revocations and prekeys are never limited
+ * (pass < 3): they are small, and a member must not miss a revocation because someone
+ * flooded. Bundles we hold already cost nothing to take, and are let through to be
+ * acknowledged. The sender's bucket is charged on the signer the header claims; after
+ * the commit, a bundle the acceptance path did not take is refunded, so forged
+ * bundles cannot drain an honest member's share.
+ */
+static void
+rate_gate(struct session *s, struct inbundle *in, size_t n, uint64_t now_ms)
+{
+	for (int prec = PREC_FLASH; prec >= PREC_ROUTINE; prec--) {
+		for (size_t i = 0; i < n; i++) {
+			if (in[i].pass != 3 || !in[i].decoded || in[i].prec != prec)
+				continue;
+			if (store_has_bundle(s->cfg.ax->st, in[i].id) > 0)
+				continue;
+			if (s->cfg.senders && !ratelimit_sender_take(s->cfg.senders, in[i].sender,
+			    prec, in[i].len, now_ms)) {
+				in[i].deferred = 1;
+				s->st.bundles_deferred_sender++;
+				continue;
+			}
+			if (!rl_pair_take(&s->peer_b, &s->peer_p, prec, in[i].len, now_ms)) {
+				if (s->cfg.senders)
+					ratelimit_sender_refund(s->cfg.senders, in[i].sender, in[i].len);
+				in[i].deferred = 1;
+				s->st.bundles_deferred_peer++;
+				continue;
+			}
+			in[i].charged = s->cfg.senders != NULL;
+		}
+	}
 }
 
 static int
@@ -1265,11 +1316,12 @@ accept_batch(struct session *s, struct inbundle *in, size_t n, uint64_t now_ms)
 	int64_t now = (int64_t)(now_ms / 1000);
 	int rc, accepted = 0, npend = s->npend;
 
+	rate_gate(s, in, n, now_ms);
 	if ((rc = accept_begin(ax)) != MESH_OK)
 		return MESH_ESTORE;
 	for (int pass = 0; pass < 4; pass++) {
 		for (size_t i = 0; i < n; i++) {
-			if (in[i].pass != pass)
+			if (in[i].pass != pass || in[i].deferred)
 				continue;
 			rc = accept_bundle(ax, in[i].raw, in[i].len, now, &in[i].res);
 			if (rc == MESH_ESTORE || rc == MESH_ENOMEM) {
@@ -1296,6 +1348,10 @@ accept_batch(struct session *s, struct inbundle *in, size_t n, uint64_t now_ms)
 	}
 	/* Only now is anything received, and only now may it be acknowledged. */
 	for (size_t i = 0; i < n; i++) {
+		if (in[i].deferred)
+			continue;       /* the peer keeps it: no ACK, offered again next round */
+		if (in[i].charged && in[i].res.reason != MESH_OK)
+			ratelimit_sender_refund(s->cfg.senders, in[i].sender, in[i].len);
 		after_commit(s, &in[i].res, in[i].raw, in[i].len, 1);
 		if (in[i].res.reason == MESH_EUNKNOWN)
 			pend_add(s, in[i].raw, in[i].len);
@@ -1460,7 +1516,7 @@ handle_plain(struct session *s, const uint8_t *plain, size_t len, uint64_t now_m
 			}
 			in[nin].raw = m->body;
 			in[nin].len = m->count;
-			in[nin].pass = bundle_pass(s, m->body, m->count);
+			bundle_pass(s, &in[nin]);
 			nin++;
 			rc = MESH_OK;
 			break;

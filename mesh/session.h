@@ -17,7 +17,10 @@
  *   3. set reconciliation of bundle IDs with a rateless IBLT (mesh/riblt.h), started
  *      by the initiator after the handshake and again every resync_ms;
  *   4. the bundles each side lacks, highest precedence first, through the acceptance
- *      path (mesh/accept.h); pushes of bundles stored later (session_notify).
+ *      path (mesh/accept.h); pushes of bundles stored later (session_notify);
+ *   5. rate limits on what is taken in, per peer and per sender (mesh/ratelimit.h): a
+ *      bundle over a limit is deferred (neither accepted nor acknowledged), so the
+ *      peer offers it again on a later round.
  *
  * Everything that comes from the peer is untrusted: every frame is bounds-checked, a
  * bad frame is counted and dropped, never fatal. Only the handshake outcome, the idle
@@ -33,6 +36,7 @@
 #include "bundle.h"
 #include "cert.h"
 #include "mesh.h"
+#include "ratelimit.h"
 #include "riblt.h"
 
 /* MQTT's practical limit; the smallest frame we agree to work with. */
@@ -89,6 +93,10 @@ struct session_config {
 	uint32_t hs_timeout_ms;                 /* 0: 30 s to complete the handshake */
 	uint32_t round_timeout_ms;              /* 0: 10 s for one reconciliation */
 	const struct session_source *source;    /* NULL: the store in ax */
+	/* Per-peer limit on the bundles taken from this link; zero fields: defaults. */
+	struct ratelimit_params peer_limit;
+	/* Per-sender limits, shared by all the node's sessions; borrowed. NULL: none. */
+	struct ratelimit *senders;
 	/* Optional. `received`: a bundle was accepted and committed (after the commit).
 	 * `acked`: the peer says it holds a bundle we sent it (after its commit). */
 	void (*received)(void *cb_ctx, const uint8_t id[APAGON_HASH], int prec);
@@ -116,6 +124,8 @@ struct session_stats {
 	uint64_t bad_frames;                    /* undecryptable, malformed, unexpected */
 	uint64_t replayed;                      /* counter already seen or too old */
 	uint64_t bad_messages;                  /* well-framed but out of place */
+	uint64_t bundles_deferred_peer;         /* over this link's rate limit */
+	uint64_t bundles_deferred_sender;       /* over their signer's rate limit */
 };
 
 struct session;

@@ -15,6 +15,7 @@
 
 #include <limits.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,6 +103,11 @@ static const char *const migrations[] = {
 	"CREATE INDEX messages_dir ON messages(dir, local_time);"
 	"CREATE INDEX messages_expiry ON messages(dir, state, expires_at);"
 	"PRAGMA user_version = 1;",
+
+	/* 1 -> 2: exports counted apart from peers, so the outbox can say which */
+	"ALTER TABLE messages ADD COLUMN exported INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE messages SET exported = sent_count, sent_count = 0;"
+	"PRAGMA user_version = 2;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -115,7 +121,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 	"verified, chain"
 #define MSG_COLS \
 	"bundle_id, dir, state, peer_pk, precedence, created, local_time, expires_at, " \
-	"sent_count, delivered_at, reason, sealed_text"
+	"sent_count, delivered_at, reason, sealed_text, exported"
 
 /*
  * Evictable: not pinned, not a public PKI bundle, and ranked strictly below ?2/?3; in
@@ -224,7 +230,7 @@ static const char *const sql[Q_COUNT] = {
 	[Q_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
 	[Q_PUT_MSG] =
 	    "INSERT INTO messages(" MSG_COLS ") "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 	[Q_GET_MSG] = "SELECT " MSG_COLS " FROM messages WHERE bundle_id = ?1",
 	[Q_EACH_MSG] =
 	    "SELECT " MSG_COLS " FROM messages WHERE dir = ?1 ORDER BY local_time, rowid",
@@ -233,8 +239,8 @@ static const char *const sql[Q_COUNT] = {
 	    "delivered_at = CASE WHEN ?2 = ?5 THEN ?3 ELSE delivered_at END, "
 	    "reason = COALESCE(?4, reason) WHERE bundle_id = ?1",
 	[Q_MSG_ADD_SENT] =
-	    "UPDATE messages SET sent_count = sent_count + ?2, "
-	    "state = CASE WHEN state = ?3 AND ?2 > 0 THEN ?4 ELSE state END "
+	    "UPDATE messages SET sent_count = sent_count + ?2, exported = exported + ?5, "
+	    "state = CASE WHEN state = ?3 AND ?2 + ?5 > 0 THEN ?4 ELSE state END "
 	    "WHERE bundle_id = ?1",
 	[Q_MSG_EXPIRE] =
 	    "UPDATE messages SET state = ?3, reason = ?2 "
@@ -677,6 +683,8 @@ store_begin(struct store *s)
 {
 	int rc;
 
+	if (s->group)
+		return stmt_run_plain(s, Q_SAVEPOINT);
 	if ((rc = stmt_run_plain(s, Q_BEGIN)) != MESH_OK)
 		return rc;
 	s->write_locked = 1;
@@ -690,6 +698,8 @@ store_begin(struct store *s)
 int
 store_commit(struct store *s)
 {
+	if (s->group)
+		return stmt_run_plain(s, Q_RELEASE);
 	s->write_locked = 0;
 	return stmt_run_plain(s, Q_COMMIT);
 }
@@ -697,11 +707,57 @@ store_commit(struct store *s)
 void
 store_rollback(struct store *s)
 {
+	if (s->group) {
+		/* SQLite may have rolled the whole transaction back itself (SQLITE_FULL,
+		 * SQLITE_IOERR); then store_group_commit() finds none and fails. */
+		if (!sqlite3_get_autocommit(s->db))
+			store_op_undo(s);
+		s->usage_loaded = 0;
+		return;
+	}
 	s->write_locked = 0;
 	if (!sqlite3_get_autocommit(s->db)) {
 		stmt_run_plain(s, Q_ROLLBACK);
 		s->usage_loaded = 0;
 	}
+}
+
+int
+store_group_begin(struct store *s)
+{
+	int rc;
+
+	if (s->group)
+		return MESH_EINVAL;
+	if ((rc = store_begin(s)) != MESH_OK)
+		return rc;
+	s->group = 1;
+	return MESH_OK;
+}
+
+int
+store_group_commit(struct store *s)
+{
+	int rc;
+
+	s->group = 0;
+	/* No transaction left means SQLite undid it: nothing of the group is stored. */
+	if (sqlite3_get_autocommit(s->db)) {
+		s->write_locked = 0;
+		s->usage_loaded = 0;
+		snprintf(s->errmsg, sizeof s->errmsg, "the group's transaction was rolled back");
+		return MESH_ESTORE;
+	}
+	if ((rc = store_commit(s)) != MESH_OK)
+		store_rollback(s);
+	return rc;
+}
+
+void
+store_group_rollback(struct store *s)
+{
+	s->group = 0;
+	store_rollback(s);
 }
 
 /* Savepoints share one name: SQLite releases or rolls back the innermost of that name. */

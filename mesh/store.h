@@ -20,7 +20,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Open (creating if needed) the store at path. *out is NULL on failure. */
 int store_open(struct store **out, const char *path);
@@ -33,6 +33,15 @@ const char *store_errmsg(const struct store *);
 int store_begin(struct store *);
 int store_commit(struct store *);
 void store_rollback(struct store *);
+/*
+ * Group commit: one outer transaction around many store_begin()/store_commit() pairs,
+ * which become savepoints inside it (a store_rollback() undoes only its own part).
+ * Nothing in the group is durable, so nothing may be acknowledged, until
+ * store_group_commit() returns MESH_OK; on failure the whole group is rolled back.
+ */
+int store_group_begin(struct store *);
+int store_group_commit(struct store *);
+void store_group_rollback(struct store *);
 /* Nested savepoint inside a transaction: one bundle's writes, undone on their own. */
 int store_savepoint(struct store *);
 int store_release(struct store *);
@@ -210,7 +219,8 @@ struct msg_rec {
 	uint32_t created;                       /* the sender's stamp */
 	int64_t local_time;                     /* received (in) or queued (out), our clock */
 	int64_t expires_at;
-	int sent_count;
+	int sent_count;                         /* peers that took custody (acked) */
+	int exported;                           /* times it left in an export file */
 	int64_t delivered_at;
 	char reason[65];                        /* why it expired */
 	const uint8_t *sealed_text;             /* crypto_local_seal() output */
@@ -223,8 +233,9 @@ int store_get_msg(struct store *, const uint8_t bundle_id[APAGON_HASH], struct m
 int store_each_msg(struct store *, int dir, int (*fn)(void *, const struct msg_rec *), void *ctx);
 int store_msg_set_state(struct store *, const uint8_t bundle_id[APAGON_HASH], int state,
     int64_t when, const char *reason);
-/* sent_count += n and state QUEUED -> SENT. */
-int store_msg_add_sent(struct store *, const uint8_t bundle_id[APAGON_HASH], int n);
+/* sent_count += peers, exported += exports, and state QUEUED -> SENT if either > 0. */
+int store_msg_add_sent(struct store *, const uint8_t bundle_id[APAGON_HASH], int peers,
+    int exports);
 /* Outbox records still QUEUED/SENT whose expires_at <= now become EXPIRED with reason. */
 int store_msg_expire(struct store *, int64_t now, const char *reason);
 

@@ -35,7 +35,8 @@ store_put_msg(struct store *s, const struct msg_rec *m)
 	    sqlite3_bind_int(st, 9, m->sent_count) ||
 	    sqlite3_bind_int64(st, 10, m->delivered_at) ||
 	    stmt_bind_field(st, 11, m->reason, sizeof m->reason - 1) ||
-	    stmt_bind_blob(st, 12, m->sealed_text, m->sealed_len))
+	    stmt_bind_blob(st, 12, m->sealed_text, m->sealed_len) ||
+	    sqlite3_bind_int(st, 13, m->exported))
 		rc = store_fail(s);
 	else
 		rc = stmt_run(s, st);
@@ -59,6 +60,7 @@ row_msg(sqlite3_stmt *st, struct msg_rec *m)
 	m->delivered_at = sqlite3_column_int64(st, 9);
 	stmt_col_field(st, 10, m->reason, sizeof m->reason);
 	m->sealed_text = stmt_col_ref(st, 11, &m->sealed_len);
+	m->exported = sqlite3_column_int(st, 12);
 }
 
 int
@@ -148,19 +150,21 @@ store_msg_set_state(struct store *s, const uint8_t bundle_id[APAGON_HASH], int s
 }
 
 int
-store_msg_add_sent(struct store *s, const uint8_t bundle_id[APAGON_HASH], int n)
+store_msg_add_sent(struct store *s, const uint8_t bundle_id[APAGON_HASH], int peers,
+    int exports)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	if (bundle_id == NULL || n < 0)
+	if (bundle_id == NULL || peers < 0 || exports < 0)
 		return MESH_EINVAL;
 	if ((st = stmt_acquire(s, Q_MSG_ADD_SENT)) == NULL)
 		return MESH_ESTORE;
 	if (stmt_bind_blob(st, 1, bundle_id, APAGON_HASH) ||
-	    sqlite3_bind_int(st, 2, n) ||
+	    sqlite3_bind_int(st, 2, peers) ||
 	    sqlite3_bind_int(st, 3, OUT_QUEUED) ||
-	    sqlite3_bind_int(st, 4, OUT_SENT))
+	    sqlite3_bind_int(st, 4, OUT_SENT) ||
+	    sqlite3_bind_int(st, 5, exports))
 		rc = store_fail(s);
 	else
 		rc = stmt_run_changed(s, st);

@@ -17,6 +17,7 @@ struct control_client {
 	int fd;
 	int subscribed;
 	int closing;            /* drop once the output is flushed (or now if it cannot be) */
+	int answered;           /* got a reply this turn: it waits for the daemon's commit */
 	char *in;
 	size_t inlen;
 	char *out;
@@ -253,6 +254,7 @@ handle_line(struct control *c, struct control_client *cl, const char *line, size
 		return;
 	}
 	c->st.requests++;
+	cl->answered = 1;
 	msg[0] = '\0';
 	result = c->call(c->ctx, cl, method->valuestring, params, &code, msg, sizeof msg, &data);
 	if (id) {                       /* no id: a notification, which gets no answer */
@@ -405,18 +407,37 @@ control_ready(struct control *c, const struct pollfd *pfds, int n)
 		else if (pfds[k].revents & (POLLHUP | POLLERR | POLLNVAL))
 			cl->closing = 2;
 	}
-	/* Flush whatever the requests produced; drop those that are done. */
+	c->npolled = 0;
+}
+
+void
+control_flush(struct control *c)
+{
 	for (int i = 0; i < CONTROL_CLIENTS; i++) {
 		struct control_client *cl = c->c[i];
 
 		if (!cl)
 			continue;
+		cl->answered = 0;
 		if (cl->closing != 2)
 			client_flush(cl);
 		if (cl->closing == 2 || (cl->closing == 1 && cl->outoff == cl->outlen))
 			client_free(c, i);
 	}
-	c->npolled = 0;
+}
+
+void
+control_discard(struct control *c)
+{
+	for (int i = 0; i < CONTROL_CLIENTS; i++) {
+		struct control_client *cl = c->c[i];
+
+		if (cl && cl->answered) {
+			log_warnx("control: the store's commit failed; dropping a client "
+			    "whose answers were not durable");
+			client_free(c, i);
+		}
+	}
 }
 
 void
@@ -437,13 +458,11 @@ control_notify(struct control *c, const char *method, cJSON *params)
 
 		if (!cl || !cl->subscribed || cl->closing)
 			continue;
-		if (client_queue(c, cl, s, 0) == 0) {
+		if (client_queue(c, cl, s, 0) == 0)
 			c->st.notifications++;
-			client_flush(cl);
-		}
 	}
 	cJSON_free(s);
-	/* Clients dropped for overflow go at the next control_ready(). */
+	/* Sent, and clients dropped for overflow freed, at the next control_flush(). */
 }
 
 void

@@ -54,10 +54,17 @@ void control_close(struct control *);
 
 /* Fill up to `max` pollfds (listener and clients); returns how many. */
 int control_pollfds(struct control *, struct pollfd *pfds, int max);
-/* Handle the results for the pollfds control_pollfds() filled last. */
+/* Read and handle requests on the pollfds control_pollfds() filled last. Replies are
+ * only queued: the daemon commits what they report first. */
 void control_ready(struct control *, const struct pollfd *pfds, int n);
+/* Send what is queued (replies, events); free the clients that are done. */
+void control_flush(struct control *);
+/* The commit behind this turn's replies failed: drop every client that got one, so
+ * none hears of success (its connection closes unanswered). */
+void control_discard(struct control *);
 
-/* Send an event to every subscribed client. Takes ownership of params. */
+/* Queue an event for every subscribed client (sent by control_flush()). Takes
+ * ownership of params. */
 void control_notify(struct control *, const char *method, cJSON *params);
 void control_subscribe(struct control_client *);
 

@@ -268,6 +268,75 @@ daemon_msgs_changed(struct daemon *d)
 	d->msgs_dirty = 1;
 }
 
+void
+daemon_msg_changed(struct daemon *d, const uint8_t id[APAGON_HASH], int unknown_if_absent)
+{
+	if (d->ndirty == DAEMON_DIRTY_MAX) {
+		d->msgs_dirty = 1;
+		return;
+	}
+	memcpy(d->dirty[d->ndirty].id, id, APAGON_HASH);
+	d->dirty[d->ndirty++].unknown_if_absent = unknown_if_absent;
+}
+
+static void
+tell(struct daemon *d, const struct msg_rec *r)
+{
+	if (r->dir == MSG_IN)
+		control_notify(d->ctl, "message.received", rpc_msg_json(d, r, 1));
+	else
+		control_notify(d->ctl, "message.state", rpc_msg_json(d, r, 0));
+}
+
+/*
+ * The records named by daemon_msg_changed() only, instead of a rescan of the whole
+ * table, which grew with the store and was most of the daemon's time per message.
+ * 0 if done; -1 if a full rescan is needed.
+ */
+static int
+scan_dirty(struct daemon *d)
+{
+	struct store *st = node_store(d->n);
+	struct msg_rec r;
+	int rc;
+
+	for (int i = 0; i < d->ndirty; i++) {
+		struct seen_msg e, *old;
+
+		if ((rc = store_get_msg(st, d->dirty[i].id, &r)) == MESH_ENOTFOUND &&
+		    !d->dirty[i].unknown_if_absent)
+			continue;
+		if (rc != MESH_OK)
+			return -1;
+		memcpy(e.id, r.bundle_id, APAGON_HASH);
+		e.dir = r.dir;
+		e.state = r.state;
+		e.sent_count = r.sent_count;
+		old = d->nseen ? bsearch(&e, d->seen, d->nseen, sizeof e, cmp_seen) : NULL;
+		if (old && (e.dir == MSG_IN || (old->state == e.state &&
+		    old->sent_count == e.sent_count)))
+			continue;
+		if (old) {
+			*old = e;
+		} else {
+			struct seen_msg *v = realloc(d->seen, (d->nseen + 1) * sizeof *v);
+			size_t at = 0;
+
+			if (!v)
+				return -1;
+			d->seen = v;
+			while (at < d->nseen && cmp_seen(&d->seen[at], &e) < 0)
+				at++;
+			memmove(&d->seen[at + 1], &d->seen[at], (d->nseen - at) * sizeof e);
+			d->seen[at] = e;
+			d->nseen++;
+		}
+		tell(d, &r);
+	}
+	d->ndirty = 0;
+	return 0;
+}
+
 /* Compare the message records with what subscribers last heard; tell them news. */
 static void
 scan_messages(struct daemon *d, int notify)
@@ -276,7 +345,10 @@ scan_messages(struct daemon *d, int notify)
 	struct store *st = node_store(d->n);
 	struct seen_msg *order = NULL;
 
+	if (notify && !d->msgs_dirty && scan_dirty(d) == 0)
+		return;
 	d->msgs_dirty = 0;
+	d->ndirty = 0;
 	if (store_each_msg(st, MSG_IN, scan_one, &s) < 0 || s.oom ||
 	    store_each_msg(st, MSG_OUT, scan_one, &s) < 0 || s.oom) {
 		free(s.v);
@@ -296,12 +368,8 @@ scan_messages(struct daemon *d, int notify)
 		if (old && (e->dir == MSG_IN || (old->state == e->state &&
 		    old->sent_count == e->sent_count)))
 			continue;
-		if (store_get_msg(st, e->id, &r) != MESH_OK)
-			continue;
-		if (e->dir == MSG_IN)
-			control_notify(d->ctl, "message.received", rpc_msg_json(d, &r, 1));
-		else
-			control_notify(d->ctl, "message.state", rpc_msg_json(d, &r, 0));
+		if (store_get_msg(st, e->id, &r) == MESH_OK)
+			tell(d, &r);
 	}
 	free(order);
 	free(d->seen);
@@ -372,6 +440,27 @@ min_timeout(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
+/*
+ * Group commit: every control request and every frame of one turn writes into one
+ * transaction, made durable here with one fsync instead of one per message. Until
+ * then nothing of it is acknowledged: replies wait in control.c, session output
+ * (acks, custody) in the sessions until sessions_run(), news until scan_messages().
+ */
+static void
+turn_commit(struct daemon *d)
+{
+	struct store *st = node_store(d->n);
+
+	if (store_group_commit(st) == MESH_OK)
+		return;
+	d->n_.commit_failures++;
+	log_warnx("the store's commit failed: %s; nothing of this turn was kept",
+	    store_errmsg(st));
+	control_discard(d->ctl);
+	sessions_reset_all(d, daemon_now_ms());
+	daemon_msgs_changed(d);
+}
+
 int
 daemon_run(struct daemon *d)
 {
@@ -401,7 +490,7 @@ daemon_run(struct daemon *d)
 	while (!sig_stop) {
 		uint64_t now = daemon_now_ms();
 		int64_t timeout = -1;
-		int np, nctl;
+		int np, nctl, nready, grouped;
 
 		if (sig_reload) {
 			sig_reload = 0;
@@ -410,8 +499,9 @@ daemon_run(struct daemon *d)
 		if (now >= d->maintain_ms)
 			housekeeping(d, now);
 		timeout = (int64_t)(d->maintain_ms - now);
-		if (d->msgs_dirty)
+		if (d->msgs_dirty || d->ndirty)
 			scan_messages(d, 1);
+		control_flush(d->ctl);
 
 		nctl = control_pollfds(d->ctl, pfds, CONTROL_CLIENTS + 1);
 		np = nctl;
@@ -447,7 +537,7 @@ daemon_run(struct daemon *d)
 				ts.tv_nsec = (timeout % 1000) * 1000000;
 				tsp = &ts;
 			}
-			if (ppoll(pfds, (nfds_t)np, tsp, &waitmask) < 0) {
+			if ((nready = ppoll(pfds, (nfds_t)np, tsp, &waitmask)) < 0) {
 				if (errno != EINTR)
 					log_warn("poll");
 				for (int i = 0; i < np; i++)
@@ -455,6 +545,7 @@ daemon_run(struct daemon *d)
 			}
 		}
 		now = daemon_now_ms();
+		grouped = nready > 0 && store_group_begin(node_store(d->n)) == MESH_OK;
 		control_ready(d->ctl, pfds, nctl);
 		for (int i = 0; i < d->nlinks; i++) {
 			struct daemon_link *l = d->links[i];
@@ -462,7 +553,12 @@ daemon_run(struct daemon *d)
 			if (l->open)
 				l->t.ops->ready(&l->t, l->pfd >= 0 ? pfds[l->pfd].revents : 0, now);
 		}
+		if (grouped)
+			turn_commit(d);
 		sessions_run(d, daemon_now_ms());
+		if (d->msgs_dirty || d->ndirty)
+			scan_messages(d, 1);
+		control_flush(d->ctl);
 	}
 	log_info("shutting down");
 	return 0;

@@ -43,5 +43,5 @@ node_link_acked(struct node *n, const uint8_t id[APAGON_HASH])
 
 	if (store_get_msg(n->st, id, &rec) != MESH_OK || rec.dir != MSG_OUT)
 		return;
-	store_msg_add_sent(n->st, id, 1);
+	store_msg_add_sent(n->st, id, 1, 0);
 }

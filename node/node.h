@@ -156,8 +156,9 @@ struct node_msg {
 int node_inbox(struct node *, void (*fn)(void *, const struct node_msg *), void *ctx);
 int node_outbox(struct node *, void (*fn)(void *, const struct node_msg *), void *ctx);
 
-/* State of a message in words: "queued", "exported", "exported 2 times", "delivered",
- * "expired: <reason>"; inbox: "unread", "read". buf should hold 96 bytes. */
+/* State of a message in words: "queued", "sent to 2 peers", "exported", "sent to 1 peer,
+ * exported 2 times", "delivered", "expired: <reason>"; inbox: "unread", "read". buf
+ * should hold 96 bytes. */
 const char *node_msg_state(const struct msg_rec *m, char *buf, size_t cap);
 
 /* Each member in the roster, with a revoked flag. */

@@ -107,6 +107,7 @@ rpc_msg_json(struct daemon *d, const struct msg_rec *r, int with_text)
 		cJSON_AddStringToObject(o, "state", out_state_word(r->state));
 		cJSON_AddStringToObject(o, "state_text", node_msg_state(r, state, sizeof state));
 		cJSON_AddNumberToObject(o, "sent_count", r->sent_count);
+		cJSON_AddNumberToObject(o, "exported", r->exported);
 		if (r->state == OUT_DELIVERED)
 			cJSON_AddNumberToObject(o, "delivered", (double)r->delivered_at);
 		if (r->state == OUT_EXPIRED)
@@ -208,7 +209,7 @@ m_send(struct daemon *d, const cJSON *params, int *code, char *msg, size_t cap, 
 		    "for them: import an export from that member first");
 	if (rc != 0)
 		FAIL(RPC_FAILED, "cannot queue the message: %s", node_strerror(rc));
-	daemon_msgs_changed(d);
+	daemon_msg_changed(d, id, 0);
 	sessions_notify_all(d, id, prec, NULL);
 	r = cJSON_CreateObject();
 	add_hex(r, "id", id, APAGON_HASH);
@@ -493,6 +494,7 @@ m_status(struct daemon *d)
 	cJSON_AddNumberToObject(o, "reload_failures", (double)d->n_.reload_failures);
 	cJSON_AddNumberToObject(o, "maintain_failures", (double)d->n_.maintain_failures);
 	cJSON_AddNumberToObject(o, "sessions_revoked", (double)d->n_.sessions_revoked);
+	cJSON_AddNumberToObject(o, "bundles_deferred_sender", (double)d->senders.deferred);
 	return r;
 }
 
@@ -536,6 +538,10 @@ m_peers(struct daemon *d)
 				cJSON_AddNumberToObject(o, "bundles_out", (double)ss->bundles_out);
 				cJSON_AddNumberToObject(o, "sync_rounds", (double)ss->rounds);
 				cJSON_AddNumberToObject(o, "bad_frames", (double)ss->bad_frames);
+				cJSON_AddNumberToObject(o, "bundles_deferred_peer",
+				    (double)ss->bundles_deferred_peer);
+				cJSON_AddNumberToObject(o, "bundles_deferred_sender",
+				    (double)ss->bundles_deferred_sender);
 			}
 			cJSON_AddItemToArray(arr, o);
 		}

@@ -59,7 +59,7 @@ on_received(void *ctx, const uint8_t id[APAGON_HASH], int prec)
 	sessions_notify_all(pl->d, id, prec, pl->p);
 	sessions_revocations_changed(pl->d);
 	pl->d->resync_wanted = 1;
-	daemon_msgs_changed(pl->d);
+	daemon_msg_changed(pl->d, id, 1);
 }
 
 static void
@@ -69,7 +69,7 @@ on_acked(void *ctx, const uint8_t id[APAGON_HASH])
 
 	node_link_acked(pl->d->n, id);
 	pl->d->resync_wanted = 1;
-	daemon_msgs_changed(pl->d);
+	daemon_msg_changed(pl->d, id, 0);       /* only our own record can change */
 }
 
 static void
@@ -84,6 +84,7 @@ start_session(struct peer_link *pl, uint64_t now)
 	tmpl.received = on_received;
 	tmpl.acked = on_acked;
 	tmpl.cb_ctx = pl;
+	tmpl.senders = &pl->d->senders;
 	pl->announced = 0;
 	if ((rc = node_link_session(pl->d->n, pl->p->initiator, &tmpl, session_clock(),
 	    &pl->s)) != 0) {
@@ -187,7 +188,7 @@ sessions_frame(struct daemon *d, struct transport_peer *p, const uint8_t *buf, s
 	if (rc == MESH_ESTORE)
 		log_warnx("%s: peer %s: the store failed; nothing of that frame was kept: %s",
 		    p->t->name, p->label, store_errmsg(node_store(d->n)));
-	flush(pl);
+	/* No flush: acks go out from sessions_run(), after the daemon's commit. */
 }
 
 /* Call fn for every peer_link of every open link. */
@@ -307,6 +308,24 @@ run_one(struct peer_link *pl, void *ctx)
 		break;
 	}
 	flush(pl);
+}
+
+static void
+reset_one(struct peer_link *pl, void *ctx)
+{
+	uint64_t now = *(const uint64_t *)ctx;
+
+	if (!pl->s)
+		return;
+	session_free(pl->s);
+	pl->s = NULL;
+	pl->retry_ms = now;
+}
+
+void
+sessions_reset_all(struct daemon *d, uint64_t now)
+{
+	each_peer(d, reset_one, &now);
 }
 
 void

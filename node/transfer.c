@@ -281,7 +281,7 @@ node_export(struct node *n, int64_t now, const char *path, uint8_t **buf, size_t
 	if ((rc = store_begin(n->st)) != MESH_OK)
 		goto fail;
 	for (int i = 0; i < x.nsent; i++) {
-		rc = store_msg_add_sent(n->st, x.sent[i], 1);
+		rc = store_msg_add_sent(n->st, x.sent[i], 0, 1);
 		if (rc != MESH_OK && rc != MESH_ENOTFOUND) {
 			store_rollback(n->st);
 			goto fail;

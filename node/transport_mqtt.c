@@ -567,6 +567,9 @@ mqtt_open(struct transport *t, const struct conf_section *s)
 		rc = errno ? -errno : -ENOMEM;
 		goto fail;
 	}
+	/* Frames are small and a session's exchange is request-response: Nagle would hold
+	 * each one back for the previous one's ACK. */
+	mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	mosquitto_connect_callback_set(m->mosq, on_connect);
 	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
 	mosquitto_message_callback_set(m->mosq, on_message);

@@ -18,12 +18,20 @@ node_msg_state(const struct msg_rec *m, char *buf, size_t cap)
 	case OUT_QUEUED:
 		snprintf(buf, cap, "queued");
 		break;
-	case OUT_SENT:
-		if (m->sent_count == 1)
-			snprintf(buf, cap, "exported");
+	case OUT_SENT: {
+		char exp[32] = "";
+
+		if (m->exported == 1)
+			snprintf(exp, sizeof exp, "exported");
+		else if (m->exported > 1)
+			snprintf(exp, sizeof exp, "exported %d times", m->exported);
+		if (m->sent_count > 0)
+			snprintf(buf, cap, "sent to %d peer%s%s%s", m->sent_count,
+			    m->sent_count == 1 ? "" : "s", exp[0] ? ", " : "", exp);
 		else
-			snprintf(buf, cap, "exported %d times", m->sent_count);
+			snprintf(buf, cap, "%s", exp[0] ? exp : "sent");
 		break;
+	}
 	case OUT_DELIVERED:
 		snprintf(buf, cap, "delivered");
 		break;

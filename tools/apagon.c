@@ -151,12 +151,13 @@ static const char usage_outbox[] =
 "usage: apagon [--dir DIR] outbox\n"
 "\n"
 "Show the messages you sent, oldest first, with their state:\n"
-"  queued               not yet in any export\n"
-"  exported (N times)   carried away in N exports or to N peers, no receipt yet\n"
+"  queued               not yet handed to any peer or export\n"
+"  sent to N peers      N peers took custody (over a link), no receipt yet\n"
+"  exported (N times)   carried away in N export files, no receipt yet\n"
 "  delivered            the recipient's receipt came back\n"
 "  expired: REASON      the lifetime ended before a receipt came back\n"
-"With --json, \"state\" is one of queued, sent, delivered, expired, and\n"
-"\"sent_count\" counts the exports.\n";
+"With --json, \"state\" is one of queued, sent, delivered, expired;\n"
+"\"sent_count\" counts the peers and \"exported\" the export files.\n";
 
 static const char usage_roster[] =
 "usage: apagon [--dir DIR] roster\n"

@@ -88,6 +88,7 @@ on_outbox(void *ctx, const struct node_msg *m)
 		json_str(&l->j, "state", out_state_word(r->state));
 		json_str(&l->j, "state_text", state);
 		json_int(&l->j, "sent_count", r->sent_count);
+		json_int(&l->j, "exported", r->exported);
 		if (r->state == OUT_DELIVERED)
 			json_int(&l->j, "delivered", r->delivered_at);
 		if (r->state == OUT_EXPIRED)

@@ -13,8 +13,17 @@
  *   node.rss_kb_100k              VmRSS of an apagond whose store holds 100,000 bundles
  *                                 (a relay's: four members' messages for bob), link up
  *
- * The absolute figures are printed too (*_us, *_per_s). Skipped with a note on stderr
- * when mosquitto or apagond is missing.
+ * The absolute figures are printed too (*_us, *_per_s), with what explains them:
+ *
+ *   bench.store_commit_us         median durable commit (WAL, synchronous = FULL) of one
+ *                                 small transaction in the same directory, same run
+ *   bench.mqtt_latency_floor_us   2 commits (alice's before send answers, bob's before
+ *                                 custody) + the raw latency: no durable node beats it
+ *   bench.mqtt_pipelined_msgs_per_s  throughput when alice's client keeps PIPE_WINDOW
+ *                                 sends in flight: the daemon commits a turn's sends
+ *                                 together (group commit), so this is what load gets
+ *
+ * Skipped with a note on stderr when mosquitto or apagond is missing.
  */
 #define _GNU_SOURCE
 #include "../../node/node_internal.h"
@@ -43,8 +52,11 @@
 #define RAW_WINDOW 1000
 #define RSS_N      100000
 #define RSS_SENDERS 4
+#define COMMIT_N   50
+#define PIPE_N     2000
+#define PIPE_WINDOW 32
 
-static double send_rpc_us;
+static double send_rpc_us, pipe_rate;
 static char tmp[4096];
 static char apagond[4096];
 static const char *mosquitto_bin;
@@ -391,10 +403,72 @@ bench_node(double *lat_us, double *per_s)
 			t_last = secs();
 		}
 	*per_s = (double)got / (t_last - t0);
+
+	/* Pipelined: PIPE_WINDOW sends written before their answers are read. */
+	got = 0;
+	t0 = secs();
+	for (int i = 0; i < PIPE_N; i += PIPE_WINDOW) {
+		int w = PIPE_N - i < PIPE_WINDOW ? PIPE_N - i : PIPE_WINDOW, answers = 0;
+		char req[1024];
+
+		for (int j = 0; j < w; j++) {
+			text_of(text, "pipe", i + j);
+			snprintf(req, sizeof req, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"send\","
+			    "\"params\":{\"to\":\"bob\",\"text\":\"%s\",\"precedence\":\"routine\"}}\n",
+			    text);
+			ctl_send(a, req);
+		}
+		while (answers < w && (l = ctl_line(a, 10000)) != NULL) {
+			if (!strstr(l, "\"id\":1"))
+				continue;
+			if (!strstr(l, "\"result\""))
+				die("pipelined send refused");
+			answers++;
+		}
+		if (answers < w)
+			die("no answer to a pipelined send");
+		while ((l = ctl_line(b, 0)) != NULL)
+			if (strstr(l, "message.received")) {
+				got++;
+				t_last = secs();
+			}
+	}
+	while (got < PIPE_N && (l = ctl_line(b, 30000)) != NULL)
+		if (strstr(l, "message.received")) {
+			got++;
+			t_last = secs();
+		}
+	pipe_rate = (double)got / (t_last - t0);
 	close(a->fd);
 	close(b->fd);
 	free(a);
 	free(b);
+}
+
+/* Median time of one small durable transaction in `dir`, through the store's own
+ * settings: the floor under every step that must commit before it answers. */
+static double
+bench_commit(const char *dir)
+{
+	static double t[COMMIT_N];
+	char path[4200];
+	struct store *st;
+	uint8_t v[64];
+
+	snprintf(path, sizeof path, "%s/commit.db", dir);
+	if (store_open(&st, path) != MESH_OK)
+		die("cannot open a store for the commit benchmark");
+	for (int i = 0; i < COMMIT_N; i++) {
+		double t0 = secs();
+
+		randombytes_buf(v, sizeof v);
+		if (store_begin(st) != MESH_OK || store_meta_set(st, "bench", v, sizeof v) != MESH_OK ||
+		    store_commit(st) != MESH_OK)
+			die("commit benchmark failed");
+		t[i] = (secs() - t0) * 1e6;
+	}
+	store_close(st);
+	return median(t, COMMIT_N);
 }
 
 /* ---------------- setup, in process, through the node API ---------------- */
@@ -527,7 +601,7 @@ main(int argc, char **argv)
 {
 	char conf[4200], log[4200], *slash, cmd[4300];
 	char *mq_argv[] = { NULL, "-c", conf, NULL };
-	double raw_lat, raw_rate, lat, rate;
+	double raw_lat, raw_rate, lat, rate, commit_us;
 	struct node *alice, *bob, *carol, *sender;
 	struct issuer *is;
 	struct ctl *c;
@@ -594,6 +668,7 @@ main(int argc, char **argv)
 	issuer_close(is);
 
 	bench_raw(port, &raw_lat, &raw_rate);
+	commit_us = bench_commit(tmp);
 
 	write_conf("alice", port);
 	write_conf("bob", port);
@@ -610,6 +685,11 @@ main(int argc, char **argv)
 	printf("bench.mqtt_throughput_vs_raw %.4f\n", rate / raw_rate);
 	printf("bench.mqtt_msgs_per_s %.0f\n", rate);
 	printf("bench.mqtt_raw_msgs_per_s %.0f\n", raw_rate);
+	printf("bench.mqtt_pipelined_msgs_per_s %.0f\n", pipe_rate);
+	printf("bench.mqtt_pipelined_vs_raw %.4f\n", pipe_rate / raw_rate);
+	printf("bench.store_commit_us %.0f\n", commit_us);
+	printf("bench.mqtt_latency_floor_us %.0f\n", 2 * commit_us + raw_lat);
+	printf("bench.mqtt_latency_vs_floor %.2f\n", lat / (2 * commit_us + raw_lat));
 	fflush(stdout);
 
 	/* carol's daemon on her 100,000 bundles, link up. */

@@ -85,7 +85,7 @@ alice outbox
 check outbox_sent_after_export sh -c "grep -qE '^\[(exported|sent to 1 peers?)\] FLASH to bob' '$T/out'"
 alice --json outbox
 check outbox_json_sent out_has '"state":"sent"'
-check outbox_json_sent_count out_has '"sent_count":1'
+check outbox_json_exported out_has '"exported":1'
 
 # ---- bob reads it ----
 bob import "$T/alice1.apg"

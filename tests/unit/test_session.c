@@ -187,6 +187,7 @@ struct sim {
 	int nl;
 	uint64_t now;
 	struct session_config tmpl;
+	struct ratelimit *rl[MAXN];     /* each node's per-sender limits, or NULL */
 	uint64_t restarts;
 	struct session_stats sum;       /* of every session freed */
 	/* order in which a node received bundles (for the precedence test) */
@@ -244,6 +245,7 @@ link_up(struct sim *sim, int k)
 		c.received = on_received;
 		c.acked = on_acked;
 		c.cb_ctx = &l->ep[side];
+		c.senders = sim->rl[l->ep[side].node];
 		CHECK_EQ(node_link_session(sim->w->n[l->ep[side].node], side == 0, &c, sim->now,
 		    &l->s[side]), 0);
 	}
@@ -263,6 +265,8 @@ link_down(struct sim *sim, int k)
 		sim->sum.rounds += st->rounds;
 		sim->sum.bundles_in += st->bundles_in;
 		sim->sum.bundles_dup += st->bundles_dup;
+		sim->sum.bundles_deferred_peer += st->bundles_deferred_peer;
+		sim->sum.bundles_deferred_sender += st->bundles_deferred_sender;
 	}
 	session_free(l->s[0]);
 	session_free(l->s[1]);
@@ -585,6 +589,195 @@ test_precedence_first(void)
 	}
 	run_clean(&sim, 3000, FRAME_CAP);
 	CHECK_EQ(check_inboxes(&w, e, 122, 1), 0);
+	sim_free(&sim);
+	world_down(&w);
+}
+
+/* ---- rate limits ---- */
+
+/* The buckets alone, on a fake clock: the burst, the FLASH/IMMEDIATE reserve, the
+ * refill, refunds, and the byte count. */
+static void
+test_rate_buckets(void)
+{
+	struct ratelimit_params p;
+	struct ratelimit_params in = { 60, 3, 6000, 1000 };     /* 1 a second, burst 3 */
+	struct rl_pair b;
+	static struct ratelimit rl;
+	uint64_t now = 1000;
+	uint8_t k1[APAGON_KEYID] = "flood", k2[APAGON_KEYID] = "quiet";
+
+	memset(&b, 0, sizeof b);
+	ratelimit_params_resolve(&p, &in, 1);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(rl_pair_take(&b, &p, PREC_ROUTINE, 10, now), 1);
+	CHECK_EQ(rl_pair_take(&b, &p, PREC_ROUTINE, 10, now), 0);
+	CHECK_EQ(rl_pair_take(&b, &p, PREC_PRIORITY, 10, now), 0);
+	/* The reserve: as large as the burst, for FLASH and IMMEDIATE only. */
+	CHECK_EQ(rl_pair_take(&b, &p, PREC_FLASH, 10, now), 1);
+	CHECK_EQ(rl_pair_take(&b, &p, PREC_IMMEDIATE, 10, now), 1);
+	CHECK_EQ(rl_pair_take(&b, &p, PREC_FLASH, 10, now), 1);
+	CHECK_EQ(rl_pair_take(&b, &p, PREC_FLASH, 10, now), 0);
+	/* Three below zero: ROUTINE waits four seconds, one refill a second. */
+	CHECK_EQ(rl_pair_take(&b, &p, PREC_ROUTINE, 10, now + 3999), 0);
+	CHECK_EQ(rl_pair_take(&b, &p, PREC_ROUTINE, 10, now + 4000), 1);
+	rl_pair_refund(&b, &p, 10);
+	CHECK_EQ(rl_pair_take(&b, &p, PREC_ROUTINE, 10, now + 4000), 1);
+	/* Long idle refills to the burst, no further. */
+	now += 1000000;
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(rl_pair_take(&b, &p, PREC_ROUTINE, 10, now), 1);
+	CHECK_EQ(rl_pair_take(&b, &p, PREC_ROUTINE, 10, now), 0);
+	/* Bytes: a 1000-byte burst, 100 a second. */
+	memset(&b, 0, sizeof b);
+	CHECK_EQ(rl_pair_take(&b, &p, PREC_ROUTINE, 900, now), 1);
+	CHECK_EQ(rl_pair_take(&b, &p, PREC_ROUTINE, 200, now), 0);
+	CHECK_EQ(rl_pair_take(&b, &p, PREC_ROUTINE, 200, now + 1000), 1);
+	/* Bigger than the burst: charged as the burst, so it passes once the bucket is
+	 * full rather than never. */
+	CHECK_EQ(rl_pair_take(&b, &p, PREC_ROUTINE, 5000, now + 100000), 1);
+
+	/* Per sender: one member's flood does not touch another's share. */
+	ratelimit_init(&rl, &in);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(ratelimit_sender_take(&rl, k1, PREC_ROUTINE, 10, now), 1);
+	CHECK_EQ(ratelimit_sender_take(&rl, k1, PREC_ROUTINE, 10, now), 0);
+	CHECK_EQ(ratelimit_sender_take(&rl, k2, PREC_ROUTINE, 10, now), 1);
+	CHECK_EQ(rl.deferred, 1);
+	ratelimit_sender_refund(&rl, k1, 10);
+	CHECK_EQ(ratelimit_sender_take(&rl, k1, PREC_ROUTINE, 10, now), 1);
+	/* A full table forgets the sender idle longest. */
+	for (int i = 0; i < RATELIMIT_SENDERS + 10; i++) {
+		uint8_t k[APAGON_KEYID] = { 0xee, (uint8_t)(i >> 8), (uint8_t)i };
+
+		CHECK_EQ(ratelimit_sender_take(&rl, k, PREC_ROUTINE, 10, now + 1 + (uint64_t)i), 1);
+	}
+}
+
+/* Messages from `from` to `to` among e[0..n) seen in the inboxes. */
+static int
+count_seen(struct world *w, struct expect *e, int n, int from)
+{
+	int c = 0;
+
+	check_inboxes(w, e, n, 0);
+	for (int i = 0; i < n; i++)
+		c += e[i].from == from && e[i].seen;
+	return c;
+}
+
+/*
+ * Per sender. Alice floods ROUTINE to dave through two relays (carol and erin) while
+ * bob sends a few through carol. Dave's one table of sender buckets, shared by both
+ * links, takes bob's at once and slows alice as a whole; a FLASH alice sends mid-flood
+ * overtakes her ROUTINE; and in the end everything arrives, exactly once.
+ */
+static void
+test_rate_per_sender(void)
+{
+	enum { FLOOD = 200, QUIET = 5 };
+	struct world w;
+	struct sim sim;
+	static struct expect e[FLOOD + QUIET + 1];
+	static struct ratelimit rl;
+	/* 2 a second, burst 20: small, so the test is short. */
+	struct ratelimit_params sp = { 120, 20, 0, 0 };
+	int n = 0, flash = -1, got;
+	uint64_t deferred = 0;
+
+	world_up(&w, 5, 0);
+	sim_init(&sim, &w);
+	ratelimit_init(&rl, &sp);
+	sim.rl[3] = &rl;
+	sim_add_link(&sim, 0, 2);
+	sim_add_link(&sim, 0, 4);
+	sim_add_link(&sim, 1, 2);
+	sim_add_link(&sim, 2, 3);
+	sim_add_link(&sim, 4, 3);
+	for (int i = 0; i < FLOOD; i++, n++)
+		send_msg(&sim, &e[n], 0, 3, PREC_ROUTINE, n);
+	for (int i = 0; i < QUIET; i++, n++)
+		send_msg(&sim, &e[n], 1, 3, i == QUIET - 1 ? PREC_FLASH : PREC_ROUTINE, n);
+	sim.order_node = 3;
+	for (int k = 0; k < sim.nl; k++)
+		link_up(&sim, k);
+	run_clean(&sim, 3000, FRAME_CAP);
+
+	/* Bob's all in within the first rounds; alice's held to her share over both
+	 * links together: the burst and a few seconds of refill. */
+	CHECK_EQ(count_seen(&w, e, n, 1), QUIET);
+	got = count_seen(&w, e, n, 0);
+	CHECK(got >= 20);
+	CHECK(got <= 20 + 2 * 4);
+	for (int k = 3; k < 5; k++)
+		deferred += session_stats(sim.l[k].s[1])->bundles_deferred_sender;
+	CHECK(deferred > 0);
+	CHECK(rl.deferred > 0);
+	printf("# per sender: after 3 s, %d of bob's %d and %d of alice's %d; %llu deferred\n",
+	    count_seen(&w, e, n, 1), QUIET, got, FLOOD, (unsigned long long)deferred);
+
+	/* Mid-flood, alice sends a FLASH: it goes ahead of her ROUTINE still waiting. */
+	sim.norder = 0;
+	flash = n;
+	send_msg(&sim, &e[n++], 0, 3, PREC_FLASH, flash);
+	run_clean(&sim, 500, FRAME_CAP);
+	check_inboxes(&w, e, n, 0);
+	CHECK_EQ(e[flash].seen, 1);
+	CHECK(count_seen(&w, e, n, 0) < FLOOD);
+	CHECK(sim.norder >= 1 && memcmp(sim.order[0], e[flash].id, APAGON_HASH) == 0);
+
+	/* Deferred, not dropped: given time, everything arrives, once. */
+	run_clean(&sim, 150000, FRAME_CAP);
+	CHECK_EQ(check_inboxes(&w, e, n, 1), 0);
+	sim_free(&sim);
+	world_down(&w);
+}
+
+/*
+ * Per peer. A link that delivers more than its bucket allows is deferred: the
+ * receiver neither takes nor acknowledges the rest, and they come on later rounds.
+ */
+static void
+test_rate_per_peer(void)
+{
+	enum { N = 40 };
+	struct world w;
+	struct sim sim;
+	static struct expect e[N + 1];
+	const struct session_stats *st;
+	int got;
+
+	world_up(&w, 2, 0);
+	sim_init(&sim, &w);
+	/* 5 a second, burst 10. */
+	sim.tmpl.peer_limit.bundles_per_min = 300;
+	sim.tmpl.peer_limit.bundles_burst = 10;
+	sim_add_link(&sim, 0, 1);
+	for (int i = 0; i < N; i++)
+		send_msg(&sim, &e[i], 0, 1, PREC_ROUTINE, i);
+	link_up(&sim, 0);
+	run_clean(&sim, 1000, FRAME_CAP);
+	got = count_seen(&w, e, N, 0);
+	CHECK(got >= 10);
+	CHECK(got <= 10 + 5 * 2);
+	st = session_stats(sim.l[0].s[1]);
+	CHECK(st->bundles_deferred_peer > 0);
+	printf("# per peer: after 1 s, %d of %d; %llu deferred\n", got, N,
+	    (unsigned long long)st->bundles_deferred_peer);
+	CHECK_EQ(st->bundles_deferred_sender, 0);
+	CHECK_EQ(st->bundles_refused, 0);
+	/* What was deferred was not acknowledged: the sender still has it to send. */
+	CHECK(session_stats(sim.l[0].s[0])->bundles_acked <= (uint64_t)got);
+
+	/* The FLASH reserve: it passes an empty bucket at once. */
+	send_msg(&sim, &e[N], 0, 1, PREC_FLASH, N);
+	run_clean(&sim, 300, FRAME_CAP);
+	check_inboxes(&w, e, N + 1, 0);
+	CHECK_EQ(e[N].seen, 1);
+
+	run_clean(&sim, 30000, FRAME_CAP);
+	CHECK_EQ(check_inboxes(&w, e, N + 1, 1), 0);
+	CHECK_EQ(sim.restarts, 0);
 	sim_free(&sim);
 	world_down(&w);
 }
@@ -948,6 +1141,9 @@ main(int argc, char **argv)
 		TEST(test_tampered_and_replayed),
 		TEST(test_garbage_frames),
 		TEST(test_interaction),
+		TEST(test_rate_buckets),
+		TEST(test_rate_per_sender),
+		TEST(test_rate_per_peer),
 	};
 
 	randombytes_set_implementation(&rng_impl);

@@ -153,6 +153,45 @@ test_open_reopen(void)
 	}
 }
 
+/* A version-1 file (exports and peers in one count) is migrated in place. */
+static void
+test_migrate_from_v1(void)
+{
+	struct store *s = open_named("v1.db");
+	struct msg_rec m, got;
+	uint8_t sealed[4] = { 1, 2, 3, 4 };
+	char path[256];
+	sqlite3 *db = NULL;
+
+	memset(&m, 0, sizeof m);
+	fill(m.bundle_id, sizeof m.bundle_id, 7);
+	m.dir = MSG_OUT;
+	m.state = OUT_SENT;
+	m.sent_count = 3;
+	m.sealed_text = sealed;
+	m.sealed_len = sizeof sealed;
+	CHECK_EQ(store_put_msg(s, &m), MESH_OK);
+	store_close(s);
+	/* Turn the file back into version 1. */
+	path_of(path, sizeof path, "v1.db");
+	CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ(sqlite3_exec(db, "ALTER TABLE messages DROP COLUMN exported;"
+	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	CHECK_EQ(sql_int("v1.db", "PRAGMA user_version"), 1);
+
+	s = open_named("v1.db");
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_EQ(sql_int("v1.db", "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	CHECK_EQ(store_get_msg(s, m.bundle_id, &got), MESH_OK);
+	CHECK_EQ(got.exported, 3);      /* before version 2 every hand-off was an export */
+	CHECK_EQ(got.sent_count, 0);
+	CHECK_EQ(got.sealed_len, sizeof sealed);
+	store_close(s);
+}
+
 static void
 test_newer_schema(void)
 {
@@ -1431,18 +1470,23 @@ test_messages(void)
 
 	/* add_sent: QUEUED -> SENT, counts add up; other states unchanged. */
 	fill(id, sizeof id, 1);
-	CHECK_EQ(store_msg_add_sent(s, id, 2), MESH_OK);
-	CHECK_EQ(store_msg_add_sent(s, id, 1), MESH_OK);
+	CHECK_EQ(store_msg_add_sent(s, id, 2, 0), MESH_OK);
+	CHECK_EQ(store_msg_add_sent(s, id, 1, 0), MESH_OK);
 	CHECK_EQ(store_get_msg(s, id, &got), MESH_OK);
 	CHECK_EQ(got.sent_count, 3);
+	CHECK_EQ(got.exported, 0);
 	CHECK_EQ(got.state, OUT_SENT);
+	CHECK_EQ(store_msg_add_sent(s, id, 0, 2), MESH_OK);
+	CHECK_EQ(store_get_msg(s, id, &got), MESH_OK);
+	CHECK_EQ(got.sent_count, 3);
+	CHECK_EQ(got.exported, 2);
 	fill(id, sizeof id, 6);
-	CHECK_EQ(store_msg_add_sent(s, id, 1), MESH_OK);
+	CHECK_EQ(store_msg_add_sent(s, id, 1, 0), MESH_OK);
 	CHECK_EQ(store_get_msg(s, id, &got), MESH_OK);
 	CHECK_EQ(got.state, OUT_DELIVERED);
 	CHECK_EQ(got.sent_count, 1);
 	fill(id, sizeof id, 0x42);
-	CHECK_EQ(store_msg_add_sent(s, id, 1), MESH_ENOTFOUND);
+	CHECK_EQ(store_msg_add_sent(s, id, 1, 0), MESH_ENOTFOUND);
 
 	/* set_state: delivered stamps delivered_at; reason only when given. */
 	fill(id, sizeof id, 1);
@@ -1547,6 +1591,7 @@ main(int argc, char **argv)
 {
 	static const struct test_case cases[] = {
 		TEST(test_open_reopen),
+		TEST(test_migrate_from_v1),
 		TEST(test_newer_schema),
 		TEST(test_meta),
 		TEST(test_counters),
