@@ -7,55 +7,16 @@
  * (the Makefile does not know it: it is run only when the formats or fuzz.h change).
  *
  * libsodium's random source is replaced (before sodium_init) by a ChaCha20 stream under
- * a fixed key with a counter as nonce, so every salt, nonce and generated key, and so
+ * a fixed key with a counter as nonce (fuzz_rng.h), so every salt, nonce and generated key, and so
  * every byte written, is the same on every run. The network, its members and their
  * prekeys come from tests/fuzz/fuzz.h, which the harnesses share, so the seeds decode,
  * verify and open there. Files are overwritten by name; crash-* files are left alone.
  */
 #include "fuzz.h"
+#include "fuzz_rng.h"
 
 #include <errno.h>
 #include <sys/stat.h>
-
-/* ---- deterministic randombytes ---- */
-
-static uint8_t rng_key[crypto_stream_chacha20_KEYBYTES];
-static uint64_t rng_ctr;
-
-static const char *
-rng_name(void)
-{
-	return "apagon-fuzz-chacha20";
-}
-
-static void
-rng_buf(void *const buf, const size_t size)
-{
-	uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
-
-	for (size_t i = 0; i < sizeof nonce; i++)
-		nonce[i] = (uint8_t)(rng_ctr >> (8 * i));
-	rng_ctr++;
-	crypto_stream_chacha20(buf, size, nonce, rng_key);
-}
-
-static uint32_t
-rng_random(void)
-{
-	uint32_t v;
-
-	rng_buf(&v, sizeof v);
-	return v;
-}
-
-static randombytes_implementation rng_impl = {
-	.implementation_name = rng_name,
-	.random = rng_random,
-	.stir = NULL,
-	.uniform = NULL,
-	.buf = rng_buf,
-	.close = NULL,
-};
 
 /* ---- output ---- */
 
@@ -651,8 +612,7 @@ main(int argc, char **argv)
 {
 	if (argc > 1)
 		root = argv[1];
-	memcpy(rng_key, "apagon fuzz corpus rng key v1...", sizeof rng_key);
-	must(randombytes_set_implementation(&rng_impl) == 0, "randombytes_set_implementation");
+	must(fuzz_rng_use("apagon fuzz corpus rng key v1...") == 0, "randombytes_set_implementation");
 	K = fuzz_keys();                /* runs crypto_init, after the RNG is replaced */
 	if (mkdir(root, 0755) != 0 && errno != EEXIST) {
 		perror(root);

@@ -10,14 +10,17 @@
  *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g -o /tmp/gen_sync \
  *       tests/fuzz/gen_sync_corpus.c crypto/[a-z]*.c mesh/[a-z]*.c -lsodium -lsqlite3
  *
- * As in gen_corpus.c, libsodium's random source is a ChaCha20 stream under a fixed key,
- * so every ephemeral key, and so every byte written, is the same on every run.
+ * As in gen_corpus.c, libsodium's random source is a ChaCha20 stream under a fixed key
+ * (fuzz_rng.h), so every ephemeral key, and so every byte written, is the same on every
+ * run. The two-member network is fuzz_net.h's, as in the harnesses.
  *
  * fuzz_handshake seeds: a mode byte (bit 0: the target is an initiator; bit 1: the
  * responder first answers a genuine HELLO), then records of a 2-byte length and a
  * frame. fuzz_sync seeds: the plaintext of one data frame.
  */
 #include "fuzz.h"
+#include "fuzz_net.h"
+#include "fuzz_rng.h"
 
 #include "../../mesh/accept.h"
 #include "../../mesh/riblt.h"
@@ -26,149 +29,6 @@
 
 #include <errno.h>
 #include <sys/stat.h>
-
-/* ---- deterministic randombytes ---- */
-
-static uint8_t rng_key[crypto_stream_chacha20_KEYBYTES] = "apagon sync corpus";
-static uint64_t rng_ctr;
-
-static const char *
-rng_name(void)
-{
-	return "apagon-sync-chacha20";
-}
-
-static void
-rng_buf(void *const buf, const size_t size)
-{
-	uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
-
-	for (size_t i = 0; i < sizeof nonce; i++)
-		nonce[i] = (uint8_t)(rng_ctr >> (8 * i));
-	rng_ctr++;
-	crypto_stream_chacha20(buf, size, nonce, rng_key);
-}
-
-static uint32_t
-rng_random(void)
-{
-	uint32_t v;
-
-	rng_buf(&v, sizeof v);
-	return v;
-}
-
-static randombytes_implementation rng_impl = {
-	.implementation_name = rng_name,
-	.random = rng_random,
-	.buf = rng_buf,
-};
-
-/* ---- a fixed two-member network over in-memory stores (fuzz.h's cast) ---- */
-
-struct fuzz_side {
-	struct store *st;
-	struct accept_ctx ax;
-	struct chain ch;
-	const uint8_t *pk, *sk;
-};
-
-static void
-fuzz_member_chain(struct chain *ch, const uint8_t pk[APAGON_SIGN_PK], const char *name)
-{
-	const struct fuzz_keys *k = fuzz_keys();
-	struct cert *c = &ch->c[0];
-
-	memset(ch, 0, sizeof *ch);
-	ch->n = 1;
-	c->role = ROLE_MEMBER;
-	memcpy(c->subject, pk, APAGON_SIGN_PK);
-	memcpy(c->issuer, k->authority_pk, APAGON_SIGN_PK);
-	c->not_before = FUZZ_NOW - 86400;
-	c->not_after = FUZZ_NOW + 365 * 86400;
-	strcpy(c->name, name);
-	strcpy(c->unit, FUZZ_UNIT);
-	cert_sign(c, k->nk.network_id, k->authority_sk);
-}
-
-/* The side's CERT bundle, stored through the acceptance path, so a reconciliation
- * between the two sides has something to move. */
-static int
-fuzz_cert_bundle(const struct fuzz_side *s, uint8_t *out, size_t cap)
-{
-	const struct fuzz_keys *k = fuzz_keys();
-	uint8_t body[APAGON_CHAIN_MAX];
-	struct bundle_hdr h;
-	int blen, len;
-
-	memset(&h, 0, sizeof h);
-	h.type = BUNDLE_CERT;
-	h.precedence = PREC_ROUTINE;
-	crypto_key_id(h.sender, s->pk);
-	memcpy(h.recipient, bundle_broadcast_id, APAGON_KEYID);
-	h.created = FUZZ_NOW;
-	h.lifetime = lifetime_code(30 * 86400);
-	memcpy(h.salt, s->pk, APAGON_SALT);
-	if ((blen = chain_encode(body, sizeof body, &s->ch)) < 0 ||
-	    (len = bundle_build_public(out, cap, &h, body, (size_t)blen, &k->nk, s->sk)) < 0)
-		abort();
-	return len;
-}
-
-static void
-fuzz_own_cert(struct fuzz_side *s)
-{
-	uint8_t out[APAGON_CHAIN_MAX + APAGON_BUNDLE_MIN + APAGON_TAG];
-	struct accept_result res;
-	int len = fuzz_cert_bundle(s, out, sizeof out);
-
-	if (accept_begin(&s->ax) != MESH_OK)
-		abort();
-	accept_bundle(&s->ax, out, (size_t)len, FUZZ_NOW, &res);
-	if (res.reason != MESH_OK || accept_commit(&s->ax) != MESH_OK)
-		abort();
-}
-
-/* Open (or reopen, empty) the side's store and fill in its acceptance context. */
-static void
-fuzz_side_open(struct fuzz_side *s, int peer)
-{
-	const struct fuzz_keys *k = fuzz_keys();
-
-	if (s->st)
-		store_close(s->st);
-	if (store_open(&s->st, ":memory:") != MESH_OK) {
-		fprintf(stderr, "fuzz: cannot open an in-memory store\n");
-		abort();
-	}
-	memset(&s->ax, 0, sizeof s->ax);
-	s->ax.st = s->st;
-	s->ax.nk = &k->nk;
-	s->ax.skew = FUZZ_SKEW;
-	s->pk = peer ? k->peer_pk : k->member_pk;
-	s->sk = peer ? k->peer_sk : k->member_sk;
-	s->ax.my_pk = s->pk;
-	fuzz_member_chain(&s->ch, s->pk, peer ? "peer" : "member");
-	fuzz_own_cert(s);
-}
-
-static struct session *
-fuzz_session(struct fuzz_side *s, int initiator, uint64_t now_ms)
-{
-	struct session_config c;
-	struct session *ss;
-
-	memset(&c, 0, sizeof c);
-	c.initiator = initiator;
-	c.ax = &s->ax;
-	c.pk = s->pk;
-	c.sk = s->sk;
-	c.chain = &s->ch;
-	c.max_frame = 4096;
-	if (session_new(&ss, &c, now_ms) != MESH_OK)
-		abort();
-	return ss;
-}
 
 /* ---- output ---- */
 
@@ -476,7 +336,7 @@ main(int argc, char **argv)
 {
 	if (argc > 1)
 		root = argv[1];
-	randombytes_set_implementation(&rng_impl);
+	fuzz_rng_use("apagon sync corpus");
 	(void)fuzz_keys();
 	handshake_seeds();
 	sync_seeds();

@@ -10,77 +10,23 @@
 set -u
 
 . "$(dirname "$0")/../lib/check.sh"
+. "$(dirname "$0")/../lib/daemon.sh"
 test_begin precedence
-APAGOND_BIN=${APAGOND_BIN:-$(dirname "$APAGON_BIN")/apagond}
-MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
+daemon_setup precedence
 ROUTINE=${ROUTINE:-1000}
 
-if [ ! -x "$APAGOND_BIN" ] || [ ! -x "$MOSQUITTO" ] || ! command -v python3 >/dev/null; then
-	echo "skip precedence (needs $APAGOND_BIN, $MOSQUITTO and python3)"
-	test_end
-	exit $?
-fi
-
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-unset APAGON_DIR APAGON_PASSPHRASE XDG_DATA_HOME APAGON_FAKE_TIME
-run() { "$APAGON_BIN" "$@" >"$T/out" 2>"$T/err" </dev/null; rc=$?; }
-wait_for() {
-	n=$(($1 * 5))
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.2
-		n=$((n - 1))
-	done
-	return 1
-}
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-cd "$T" || exit 1
 run admin --dir hq init --network "Precedence Test" --no-passphrase
-for who in alice bob; do
-	run --dir "$who" --no-passphrase init --name "$who"
-	run --dir "$who" request --out "$who.req"
-	run admin --dir hq enroll --request "$who.req" --out "$who.enr"
-	run --dir "$who" import "$who.enr"
-	check "setup_$who" rc_is 0
-done
+for who in alice bob; do member_add "$who"; done
 
-PORT=$(free_port)
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$PORT" >mosquitto.conf
-"$MOSQUITTO" -c mosquitto.conf >mosquitto.log 2>&1 &
-PIDS="$PIDS $!"
-check broker_started wait_for 5 python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1)"
-LINK=$(printf '[mqtt lan]\nhost = 127.0.0.1\nport = %s\nkeepalive = 10\n' "$PORT")
-for who in alice bob; do
-	printf '%s\n' "$LINK" >"$who/apagon.conf"
-done
-
-start_daemon() {
-	"$APAGOND_BIN" --dir "$1" >>"$T/$1.log" 2>&1 &
-	eval "PID_$1=$!"
-	PIDS="$PIDS $!"
-	wait_for 10 "$APAGON_BIN" --dir "$1" status >/dev/null 2>&1
-}
-session_open() {
-	"$APAGON_BIN" --dir "$1" --json peers >"$T/peers-$1.json" 2>/dev/null &&
-	    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if any(p["session"]=="open" and p.get("member")==sys.argv[2] for p in d["peers"]) else 1)' "$T/peers-$1.json" "$2"
-}
+broker_config lan
+check broker_started broker_start lan
+for who in alice bob; do node_links "$who" lan; done
 
 # Once together, so alice holds bob's certificate and prekey; then bob goes away.
-start_daemon alice
-start_daemon bob
+daemon_start alice
+daemon_start bob
 check session_alice_bob wait_for 20 session_open alice bob
-kill -TERM "$PID_bob"
-wait "$PID_bob" 2>/dev/null
+daemon_stop bob
 check bob_offline sh -c '! kill -0 "$1" 2>/dev/null' sh "$PID_bob"
 
 # ---- 1,000 ROUTINE, then one FLASH, queued at alice's daemon ----
@@ -116,7 +62,7 @@ check outbox_holds_all [ "$(outbox_count)" -eq $((ROUTINE + 1)) ]
 
 # ---- bob comes back without a link, a watcher subscribes, then the link opens ----
 : >bob/apagon.conf
-start_daemon bob
+daemon_start bob
 "$APAGON_BIN" --dir bob --json watch >"$T/watch.out" 2>"$T/watch.err" &
 WATCH=$!
 PIDS="$PIDS $WATCH"
@@ -126,7 +72,7 @@ subscribed() {
 }
 check watcher_subscribed wait_for 10 subscribed
 START=$(date +%s)
-printf '%s\n' "$LINK" >bob/apagon.conf
+node_links bob lan
 kill -HUP "$PID_bob"
 received_all() {
 	[ "$(grep -c '"event":"message.received"' "$T/watch.out")" -ge $((ROUTINE + 1)) ]

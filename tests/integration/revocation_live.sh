@@ -12,76 +12,21 @@
 set -u
 
 . "$(dirname "$0")/../lib/check.sh"
+. "$(dirname "$0")/../lib/daemon.sh"
 test_begin revocation_live
-APAGOND_BIN=${APAGOND_BIN:-$(dirname "$APAGON_BIN")/apagond}
-MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
+daemon_setup revocation_live
 
-if [ ! -x "$APAGOND_BIN" ] || [ ! -x "$MOSQUITTO" ] || ! command -v python3 >/dev/null; then
-	echo "skip revocation_live (needs $APAGOND_BIN, $MOSQUITTO and python3)"
-	test_end
-	exit $?
-fi
-
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-unset APAGON_DIR APAGON_PASSPHRASE XDG_DATA_HOME APAGON_FAKE_TIME
-run() { "$APAGON_BIN" "$@" >"$T/out" 2>"$T/err" </dev/null; rc=$?; }
-wait_for() {
-	n=$(($1 * 5))
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.2
-		n=$((n - 1))
-	done
-	return 1
-}
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-cd "$T" || exit 1
 run admin --dir hq init --network "Revocation Test" --no-passphrase
-for n in alice bob carol; do
-	run --dir "$n" --no-passphrase init --name "$n"
-	run --dir "$n" request --out "$n.req"
-	run admin --dir hq enroll --request "$n.req" --out "$n.enr"
-	run --dir "$n" import "$n.enr"
-	check "setup_$n" rc_is 0
-done
+for n in alice bob carol; do member_add "$n"; done
 
-PORT=$(free_port)
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$PORT" >mosquitto.conf
-"$MOSQUITTO" -c mosquitto.conf >mosquitto.log 2>&1 &
-PIDS="$PIDS $!"
-check broker_started wait_for 5 python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1)"
-for n in alice bob carol; do
-	printf '[mqtt lan]\nhost = 127.0.0.1\nport = %s\nkeepalive = 10\n' "$PORT" >"$n/apagon.conf"
-done
+broker_config lan
+check broker_started broker_start lan
+for n in alice bob carol; do node_links "$n" lan; done
 
-start_daemon() {
-	"$APAGOND_BIN" --dir "$1" >>"$T/$1.log" 2>&1 &
-	eval "PID_$1=$!"
-	PIDS="$PIDS $!"
-	wait_for 10 "$APAGON_BIN" --dir "$1" status >/dev/null 2>&1
-}
 for who in alice bob carol; do
-	start_daemon "$who"
+	daemon_start "$who"
 	check "${who}_daemon_up" kill -0 "$(eval echo \$PID_$who)"
 done
-
-# session_open DIR MEMBER: DIR's daemon has an open session with MEMBER.
-session_open() {
-	"$APAGON_BIN" --dir "$1" --json peers >"$T/peers-$1.json" 2>/dev/null &&
-	    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if any(p["session"]=="open" and p.get("member")==sys.argv[2] for p in d["peers"]) else 1)' "$T/peers-$1.json" "$2"
-}
-no_session() { ! session_open "$1" "$2"; }
-inbox_has() { "$APAGON_BIN" --dir "$1" --json inbox 2>/dev/null | grep -qF "$2"; }
 
 check alice_carol_session wait_for 20 session_open alice carol
 check bob_carol_session wait_for 20 session_open bob carol
@@ -117,11 +62,10 @@ closed_count() {
 check alice_counts_closed_session closed_count alice
 check bob_counts_closed_session closed_count bob
 # A fresh start of carol (new tokens, new handshakes) is refused at both.
-kill -TERM "$PID_carol"
-wait "$PID_carol" 2>/dev/null
+daemon_stop carol
 ALICE_LINES=$(wc -l <"$T/alice.log")
 BOB_LINES=$(wc -l <"$T/bob.log")
-start_daemon carol
+daemon_start carol
 refused_in_log() {
 	tail -n +"$(($2 + 1))" "$T/$1.log" | grep -q "session closed: sender or its issuer is revoked"
 }

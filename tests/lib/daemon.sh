@@ -214,6 +214,8 @@ session_open() {
 	"$APAGON_BIN" --dir "$1" --json peers >"$T/peers.json" 2>/dev/null &&
 	    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if any(p["session"]=="open" and p.get("member")==sys.argv[2] for p in d["peers"]) else 1)' "$T/peers.json" "$2"
 }
+# no_session NODE MEMBER: NODE has no open sync session with MEMBER.
+no_session() { ! session_open "$1" "$2"; }
 
 # link_state NODE STATE [INDEX]: link INDEX (default 0) of NODE is in STATE.
 link_state() {
