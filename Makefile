@@ -95,12 +95,12 @@ $(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(CORE_LIBS)
 FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 CORE_SRC := $(CRYPTO_SRC) $(MESH_SRC) $(NODE_SRC)
-$(BUILD)/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(wildcard tests/fuzz/*.h) $(CORE_SRC)
+$(BUILD)/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(wildcard tests/fuzz/*.h) tests/test_rng.h $(CORE_SRC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  REPLAY  $@")
 	$(Q)$(CC) $(FUZZ_CFLAGS) $(PKG_CFLAGS) -o $@ $< tests/fuzz/replay.c $(CORE_SRC) $(PKG_LIBS)
 
-$(BUILD)/fuzz/libfuzzer_%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(CORE_SRC)
+$(BUILD)/fuzz/libfuzzer_%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) tests/test_rng.h $(CORE_SRC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)clang $(filter-out -fsanitize=address%,$(FUZZ_CFLAGS)) -fsanitize=fuzzer,address,undefined \

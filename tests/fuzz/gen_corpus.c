@@ -7,13 +7,13 @@
  * (the Makefile does not know it: it is run only when the formats or fuzz.h change).
  *
  * libsodium's random source is replaced (before sodium_init) by a ChaCha20 stream under
- * a fixed key with a counter as nonce (fuzz_rng.h), so every salt, nonce and generated key, and so
+ * a fixed key with a counter as nonce (tests/test_rng.h), so every salt, nonce and generated key, and so
  * every byte written, is the same on every run. The network, its members and their
  * prekeys come from tests/fuzz/fuzz.h, which the harnesses share, so the seeds decode,
  * verify and open there. Files are overwritten by name; crash-* files are left alone.
  */
 #include "fuzz.h"
-#include "fuzz_rng.h"
+#include "../test_rng.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -612,7 +612,7 @@ main(int argc, char **argv)
 {
 	if (argc > 1)
 		root = argv[1];
-	must(fuzz_rng_use("apagon fuzz corpus rng key v1...") == 0, "randombytes_set_implementation");
+	must(test_rng_use("apagon fuzz corpus rng key v1...") == 0, "randombytes_set_implementation");
 	K = fuzz_keys();                /* runs crypto_init, after the RNG is replaced */
 	if (mkdir(root, 0755) != 0 && errno != EEXIST) {
 		perror(root);

@@ -11,7 +11,7 @@
  *       tests/fuzz/gen_sync_corpus.c crypto/[a-z]*.c mesh/[a-z]*.c -lsodium -lsqlite3
  *
  * As in gen_corpus.c, libsodium's random source is a ChaCha20 stream under a fixed key
- * (fuzz_rng.h), so every ephemeral key, and so every byte written, is the same on every
+ * (tests/test_rng.h), so every ephemeral key, and so every byte written, is the same on every
  * run. The two-member network is fuzz_net.h's, as in the harnesses.
  *
  * fuzz_handshake seeds: a mode byte (bit 0: the target is an initiator; bit 1: the
@@ -20,7 +20,7 @@
  */
 #include "fuzz.h"
 #include "fuzz_net.h"
-#include "fuzz_rng.h"
+#include "../test_rng.h"
 
 #include "../../mesh/accept.h"
 #include "../../mesh/riblt.h"
@@ -336,7 +336,7 @@ main(int argc, char **argv)
 {
 	if (argc > 1)
 		root = argv[1];
-	fuzz_rng_use("apagon sync corpus");
+	test_rng_use("apagon sync corpus");
 	(void)fuzz_keys();
 	handshake_seeds();
 	sync_seeds();

@@ -5,6 +5,7 @@
 #include "../test.h"
 
 #include "../../node/node_internal.h"
+#include "nodes.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -22,12 +23,7 @@ struct world {
 static char *
 path_in(const struct world *w, const char *name)
 {
-	static char p[4][256];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(p[i], sizeof p[i], "%s/%s", w->dir, name);
-	return p[i];
+	return test_path(w->dir, name);
 }
 
 /* Enrol a new node `name` through the authority (or another issuer). */
@@ -35,35 +31,14 @@ static struct node *
 enrol(struct world *w, struct issuer *is, const char *name, int role, const char *unit,
     int days, int64_t now)
 {
-	uint8_t req[APAGON_REQUEST_MAX], file[APAGON_ENROLLMENT_MAX];
-	struct node *n = NULL;
-	int rlen, flen;
-
-	CHECK_EQ(node_init(path_in(w, name), name, NULL, KEYFILE_NONE), 0);
-	CHECK_EQ(node_open(&n, path_in(w, name), NULL), 0);
-	if (!n)
-		return NULL;
-	rlen = node_request(n, req, sizeof req);
-	CHECK(rlen > 0);
-	flen = issuer_enroll(is, req, (size_t)rlen, role, unit, days, now, file, sizeof file, NULL);
-	CHECK(flen > 0);
-	if (flen > 0)
-		CHECK_EQ(node_import(n, file, (size_t)flen, now, NULL, NULL, NULL), 0);
-	return n;
+	return test_enrol(w->dir, is, name, role, unit, days, now);
 }
 
 /* from's export into to. */
 static int
 carry(struct node *from, struct node *to, int64_t now)
 {
-	uint8_t *buf;
-	size_t len;
-	int rc;
-
-	CHECK_EQ(node_export(from, now, NULL, &buf, &len, NULL), 0);
-	rc = node_import(to, buf, len, now, NULL, NULL, NULL);
-	free(buf);
-	return rc;
+	return test_carry(from, to, now);
 }
 
 static void

@@ -8,9 +8,11 @@
  * once with its exact text.
  */
 #include "../test.h"
+#include "../test_rng.h"
 
 #include "../../node/link.h"
 #include "../../node/node_internal.h"
+#include "nodes.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -25,37 +27,6 @@
 #define FRAME_CAP (SESSION_MAX_FRAME + 64)
 
 /* ---- seeded randomness: libsodium's source, and the test's own choices ---- */
-
-static uint8_t rng_key[crypto_stream_chacha20_KEYBYTES] = "apagon test_session seed";
-static uint64_t rng_ctr;
-
-static const char *rng_name(void) { return "test-chacha20"; }
-
-static void
-rng_buf(void *const buf, const size_t size)
-{
-	uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
-
-	for (size_t i = 0; i < sizeof nonce; i++)
-		nonce[i] = (uint8_t)(rng_ctr >> (8 * i));
-	rng_ctr++;
-	crypto_stream_chacha20(buf, size, nonce, rng_key);
-}
-
-static uint32_t
-rng_random(void)
-{
-	uint32_t v;
-
-	rng_buf(&v, sizeof v);
-	return v;
-}
-
-static randombytes_implementation rng_impl = {
-	.implementation_name = rng_name,
-	.random = rng_random,
-	.buf = rng_buf,
-};
 
 static uint64_t pick_state = 88172645463325252u;
 
@@ -80,44 +51,19 @@ struct world {
 static char *
 path_in(const struct world *w, const char *name)
 {
-	static char p[4][256];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(p[i], sizeof p[i], "%s/%s", w->dir, name);
-	return p[i];
+	return test_path(w->dir, name);
 }
 
 static struct node *
 enrol(struct world *w, const char *name, int days, int64_t now)
 {
-	uint8_t req[APAGON_REQUEST_MAX], file[APAGON_ENROLLMENT_MAX];
-	struct node *n = NULL;
-	int rlen, flen;
-
-	CHECK_EQ(node_init(path_in(w, name), name, NULL, KEYFILE_NONE), 0);
-	CHECK_EQ(node_open(&n, path_in(w, name), NULL), 0);
-	if (!n)
-		return NULL;
-	rlen = node_request(n, req, sizeof req);
-	CHECK(rlen > 0);
-	flen = issuer_enroll(w->auth, req, (size_t)rlen, ROLE_MEMBER, "Interior", days, now, file,
-	    sizeof file, NULL);
-	CHECK(flen > 0);
-	if (flen > 0)
-		CHECK_EQ(node_import(n, file, (size_t)flen, now, NULL, NULL, NULL), 0);
-	return n;
+	return test_enrol(w->dir, w->auth, name, ROLE_MEMBER, "Interior", days, now);
 }
 
 static void
 carry(struct node *from, struct node *to, int64_t now)
 {
-	uint8_t *buf;
-	size_t len;
-
-	CHECK_EQ(node_export(from, now, NULL, &buf, &len, NULL), 0);
-	node_import(to, buf, len, now, NULL, NULL, NULL);
-	free(buf);
+	test_carry(from, to, now);
 }
 
 /* nn members who know each other's certificates and prekeys (a sneakernet round). */
@@ -1146,6 +1092,6 @@ main(int argc, char **argv)
 		TEST(test_rate_per_peer),
 	};
 
-	randombytes_set_implementation(&rng_impl);
+	test_rng_use("apagon test_session seed");
 	return test_main("session", cases, sizeof cases / sizeof cases[0], argc, argv);
 }

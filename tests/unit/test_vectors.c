@@ -8,6 +8,7 @@
  * the network tag and the bundle ID are all assembled here by hand.
  */
 #include "../test.h"
+#include "../test_rng.h"
 
 #include "../../mesh/bundle.h"
 #include "../../mesh/cert.h"
@@ -18,29 +19,6 @@
 #include <stdlib.h>
 
 #define VECTORS "tests/vectors/apagon-v1.txt"
-
-/* ---- deterministic randombytes: ChaCha20 keystream under a fixed key ---- */
-static uint8_t rng_key[32] = "apagon test vectors, fixed key!";
-static uint64_t rng_counter;
-
-static const char *rng_name(void) { return "apagon-test"; }
-static uint32_t rng_random(void) { uint32_t v; extern void rng_buf(void *, size_t); rng_buf(&v, 4); return v; }
-void rng_buf(void *buf, size_t len);
-void
-rng_buf(void *buf, size_t len)
-{
-	uint8_t nonce[8];
-
-	for (int i = 0; i < 8; i++)
-		nonce[i] = (uint8_t)(rng_counter >> (8 * i));
-	rng_counter++;
-	crypto_stream_chacha20(buf, len, nonce, rng_key);
-}
-static struct randombytes_implementation rng = {
-	.implementation_name = rng_name,
-	.random = rng_random,
-	.buf = rng_buf,
-};
 
 /* ---- the vector file, built as text ---- */
 static char out[65536];
@@ -93,7 +71,7 @@ build_vectors(void)
 	char safety[61];
 	int clen, blen;
 
-	rng_counter = 0;
+	test_rng_restart();
 	outlen = 0;
 	outlen += (size_t)snprintf(out, sizeof out,
 	    "# apagon protocol v1 test vectors. All values hex unless noted.\n"
@@ -351,6 +329,6 @@ main(int argc, char **argv)
 		TEST(test_lifetime_codes),
 	};
 
-	randombytes_set_implementation(&rng);
+	test_rng_use("apagon test vectors, fixed key!");
 	return test_main("vectors", cases, sizeof cases / sizeof cases[0], argc, argv);
 }

@@ -1,15 +1,16 @@
 /*
- * A deterministic randombytes for the seed generators (gen_corpus.c, gen_sync_corpus.c),
- * which are built by hand, one program each: libsodium's random source becomes a
- * ChaCha20 stream under a fixed key with a counter as nonce, so every salt, nonce and
- * ephemeral key, and so every byte a generator writes, is the same on every run.
+ * A deterministic randombytes for test programs (test vectors, session tests, the fuzz
+ * seed generators): libsodium's random source becomes a ChaCha20 stream under a fixed
+ * key with a counter as nonce, so every salt, nonce and ephemeral key, and so every
+ * byte such a program writes, is the same on every run.
  *
- * Call fuzz_rng_use(key) before anything initialises libsodium (fuzz_keys() does). The
- * key string is copied into the 32-byte ChaCha20 key, zero-padded (at most 32 bytes
- * are used). Static definitions: include it once per program.
+ * Call test_rng_use(key) before anything initialises libsodium. The key string is
+ * copied into the 32-byte ChaCha20 key, zero-padded (at most 32 bytes are used);
+ * test_rng_restart() starts the stream over. Static definitions: include it once per
+ * program.
  */
-#ifndef APAGON_FUZZ_RNG_H
-#define APAGON_FUZZ_RNG_H
+#ifndef APAGON_TEST_RNG_H
+#define APAGON_TEST_RNG_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -23,7 +24,7 @@ static uint64_t rng_ctr;
 static const char *
 rng_name(void)
 {
-	return "apagon-fuzz-chacha20";
+	return "apagon-test-chacha20";
 }
 
 static void
@@ -55,9 +56,16 @@ static randombytes_implementation rng_impl = {
 	.close = NULL,
 };
 
+/* Start the stream over from its first block. */
+static inline void
+test_rng_restart(void)
+{
+	rng_ctr = 0;
+}
+
 /* Key the stream with `key` and install it; randombytes_set_implementation's result. */
-static int
-fuzz_rng_use(const char *key)
+static inline int
+test_rng_use(const char *key)
 {
 	size_t n = strlen(key);
 
