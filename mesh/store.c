@@ -630,8 +630,10 @@ store_open(struct store **out, const char *path)
 	}
 	if ((rc = set_journal_wal(s)) != MESH_OK)
 		goto out;
+	/* temp_store = MEMORY: statement journals and sorts stay in memory, so no page
+	 * of the store is ever written outside its directory (tests/unit/test_group.c). */
 	if ((rc = exec(s, "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; "
-	    "PRAGMA foreign_keys = ON;")) != MESH_OK)
+	    "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")) != MESH_OK)
 		goto out;
 	if ((rc = migrate(s)) != MESH_OK)
 		goto out;

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../mesh/mesh.h"
@@ -84,12 +86,62 @@ test_group_rollback(void)
 	store_close(s);
 }
 
+/*
+ * Nothing of the store leaves its directory: the statement journal a nested
+ * transaction needs once it grows past SQLite's spill size (64 KiB) stays in memory,
+ * not in a temporary file under /var/tmp or $SQLITE_TMPDIR, where pages of the store
+ * (member names, message metadata) would outlive the process in freed blocks of
+ * another file system, and each commit would pay for the extra writes.
+ */
+static void
+test_group_no_temp_files(void)
+{
+	char tdir[256], key[16];
+	uint8_t v[1024];
+	struct store *s = NULL;
+	char evbuf[4096];
+	int fd, wd;
+	ssize_t n;
+
+	/* main() pointed SQLITE_TMPDIR here before SQLite first initialised. */
+	snprintf(tdir, sizeof tdir, "%s/sqlite-tmp", tmpdir);
+	fd = inotify_init1(IN_NONBLOCK);
+	CHECK(fd >= 0);
+	wd = inotify_add_watch(fd, tdir, IN_CREATE);
+	CHECK(wd >= 0);
+
+	CHECK_EQ(store_open(&s, dbpath), MESH_OK);
+	memset(v, 'x', sizeof v);
+	CHECK_EQ(store_begin(s), MESH_OK);
+	for (int i = 0; i < 200; i++) {
+		snprintf(key, sizeof key, "t%03d", i);
+		CHECK_EQ(store_meta_set(s, key, v, sizeof v), MESH_OK);
+	}
+	CHECK_EQ(store_commit(s), MESH_OK);
+	/* Rewrite every page of them inside a nested transaction: ~200 KiB journaled. */
+	memset(v, 'y', sizeof v);
+	CHECK_EQ(store_group_begin(s), MESH_OK);
+	CHECK_EQ(store_begin(s), MESH_OK);
+	for (int i = 0; i < 200; i++) {
+		snprintf(key, sizeof key, "t%03d", i);
+		CHECK_EQ(store_meta_set(s, key, v, sizeof v), MESH_OK);
+	}
+	store_rollback(s);
+	CHECK_EQ(store_group_commit(s), MESH_OK);
+	store_close(s);
+
+	n = read(fd, evbuf, sizeof evbuf);
+	CHECK(n < 0);           /* no IN_CREATE event: no temporary file was made */
+	close(fd);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct test_case cases[] = {
 		TEST(test_group_nests),
 		TEST(test_group_rollback),
+		TEST(test_group_no_temp_files),
 	};
 	char cmd[300];
 	int rc;
@@ -97,6 +149,9 @@ main(int argc, char **argv)
 	if (!mkdtemp(tmpdir))
 		return 1;
 	snprintf(dbpath, sizeof dbpath, "%s/store.db", tmpdir);
+	snprintf(cmd, sizeof cmd, "%s/sqlite-tmp", tmpdir);
+	if (mkdir(cmd, 0700) != 0 || setenv("SQLITE_TMPDIR", cmd, 1) != 0)
+		return 1;
 	rc = test_main("group", cases, sizeof cases / sizeof cases[0], argc, argv);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
