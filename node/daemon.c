@@ -113,11 +113,11 @@ link_try_open(struct daemon *d, struct daemon_link *l, uint64_t now)
 		log_info("%s: link opened", l->t.name);
 		return;
 	}
-	snprintf(l->error, sizeof l->error, "cannot open: %s", strerror(-rc));
+	snprintf(l->error, sizeof l->error, "cannot open: %s",
+	    l->t.error[0] ? l->t.error : strerror(-rc));
 	l->retry_ms = now + l->backoff_ms;
-	log_warnx("%s (%s line %d): cannot open: %s; retrying in %llu s", l->t.name,
-	    CONF_FILE, conf_line(l->sec), strerror(-rc),
-	    (unsigned long long)(l->backoff_ms / 1000));
+	log_warnx("%s (%s line %d): %s; retrying in %llu s", l->t.name, CONF_FILE,
+	    conf_line(l->sec), l->error, (unsigned long long)(l->backoff_ms / 1000));
 	l->backoff_ms = l->backoff_ms * 2 > LINK_RETRY_MAX_MS ? LINK_RETRY_MAX_MS : l->backoff_ms * 2;
 }
 

@@ -21,7 +21,7 @@ struct daemon_link {
 	const struct conf_section *sec;         /* in d->conf */
 	int open;
 	uint64_t retry_ms, backoff_ms;
-	char error[160];
+	char error[240];
 	int pfd;                                /* index in this turn's pollfds, or -1 */
 };
 

@@ -93,6 +93,8 @@ struct transport {
 	char section[TRANSPORT_NAME_MAX];       /* "site1" */
 	struct transport_events ev;
 	const uint8_t *network_key;             /* APAGON_KEY bytes; the daemon's, secret */
+	char error[200];                        /* open() may say here why it failed, in
+	                                           words that name what to fix */
 	void *ctx;                              /* the transport's own state */
 };
 
@@ -106,6 +108,7 @@ transport_peers(const struct transport *t)
 const struct transport_ops *transport_find(const char *kind);
 
 extern const struct transport_ops transport_mqtt_ops;
+extern const struct transport_ops transport_bt_ops;      /* "bluetooth" */
 
 /* Maximum frame a transport must carry: mesh/session.h's SESSION_MAX_FRAME. */
 #define TRANSPORT_MAX_FRAME 65536

@@ -273,6 +273,11 @@ mosq_err(int rc, char *buf, size_t cap)
 {
 	size_t n;
 
+	if (rc == MOSQ_ERR_TLS) {
+		snprintf(buf, cap, "TLS handshake failed: is the broker's certificate signed by "
+		    "tls-ca, for this host?");
+		return buf;
+	}
 	snprintf(buf, cap, "%s", rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
 	n = strlen(buf);
 	if (n > 0 && buf[n - 1] == '.')
@@ -577,7 +582,8 @@ mqtt_open(struct transport *t, const struct conf_section *s)
 		pass[0] = '\0';
 		if (conf_get_path(s, "password-file", path, sizeof path) == 0 &&
 		    (rc = read_password(path, pass, sizeof pass)) != 0) {
-			log_warnx("%s: cannot read password-file %s: %s", t->name, path, strerror(-rc));
+			snprintf(t->error, sizeof t->error, "cannot read password-file %.100s: %s; "
+			    "fix the path or the file's permissions", path, strerror(-rc));
 			goto fail;
 		}
 		rc = mosquitto_username_pw_set(m->mosq, user ? user : "", pass[0] ? pass : NULL);
@@ -590,7 +596,8 @@ mqtt_open(struct transport *t, const struct conf_section *s)
 	if (m->tls) {
 		conf_get_path(s, "tls-ca", path, sizeof path);
 		if ((rc = mosquitto_tls_set(m->mosq, path, NULL, NULL, NULL, NULL)) != MOSQ_ERR_SUCCESS) {
-			log_warnx("%s: TLS with CA file %s: %s", t->name, path, mosquitto_strerror(rc));
+			snprintf(t->error, sizeof t->error, "cannot use tls-ca %.120s: %s", path,
+			    mosquitto_strerror(rc));
 			rc = -EINVAL;
 			goto fail;
 		}
