@@ -43,7 +43,7 @@
 #define APAGON_CTX_CERT_SIG     "apagon/v1/certificate"
 #define APAGON_CTX_REQUEST_SIG  "apagon/v1/enrollment-request"
 #define APAGON_CTX_SAFETY       "apagon/v1/safety-number"
-/* Link sessions (mesh/session.c, docs/protocol-sync.md). */
+/* Link sessions (mesh/session.c, docs/protocol.md section 15). */
 #define APAGON_CTX_LINK_PSK       "apagon/v1/link-psk"
 #define APAGON_CTX_LINK_HELLO     "apagon/v1/link-hello"
 #define APAGON_CTX_LINK_TRANSCRIPT "apagon/v1/link-transcript"
@@ -57,6 +57,8 @@
 #define APAGON_CTX_MQTT_TOPIC   "apagon/v1/mqtt-topic"
 #define APAGON_CTX_MQTT_KEY     "apagon/v1/mqtt-key"
 #define APAGON_CTX_MQTT_MSG     "apagon/v1/mqtt-message-key"
+/* The Bluetooth transport (node/bt_token.c, docs/bluetooth.md): discovery tokens. */
+#define APAGON_CTX_BT_TOKEN     "apagon/v1/bluetooth-token"
 
 enum crypto_err {
 	CRYPTO_OK = 0,

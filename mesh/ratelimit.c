@@ -1,6 +1,6 @@
 /*
  * Token buckets (ratelimit.h). The reasoning and the defaults are in
- * docs/protocol-sync.md, "Rate limits".
+ * docs/protocol.md, 15.5 "Rate limits".
  */
 #include "ratelimit.h"
 #include "bundle.h"

@@ -1,7 +1,7 @@
 /*
  * Token buckets for the bundles a node takes in, sans-I/O: time comes in as now_ms.
  *
- * Two kinds of limit use them (docs/protocol-sync.md, "Rate limits"):
+ * Two kinds of limit use them (docs/protocol.md, 15.5 "Rate limits"):
  *   - per peer: one pair of buckets (bundles, bytes) in each session, on what that
  *     link delivers;
  *   - per sender: one pair per signer (by key ID), in a table shared by every session

@@ -1,6 +1,6 @@
 /*
  * Link sessions (session.h): handshake, data frames, reconciliation, bundle transfer.
- * The wire formats and the reasoning behind each step are in docs/protocol-sync.md;
+ * The wire formats and the reasoning behind each step are in docs/protocol.md, section 15;
  * the comments here say why the code does what it does.
  */
 #include "session.h"

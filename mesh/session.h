@@ -7,7 +7,7 @@
  * touches the network and never logs: time comes in as now_ms, results go out as
  * frames, counters (session_stats) and the session state.
  *
- * What runs over it (docs/protocol-sync.md has the byte diagrams and the reasoning):
+ * What runs over it (docs/protocol.md, section 15, has the byte diagrams and the reasoning):
  *
  *   1. a mutual handshake (SIGMA-I shape, three frames): ephemeral X25519 both ways,
  *      certificate chains and signatures over the transcript, encrypted under keys
