@@ -19,9 +19,17 @@
  *                                 small transaction in the same directory, same run
  *   bench.mqtt_latency_floor_us   2 commits (alice's before send answers, bob's before
  *                                 custody) + the raw latency: no durable node beats it
+ *   bench.mqtt_latency_floor_vs_raw  that floor / the raw latency
+ *   bench.crypto_us_per_msg       raw libsodium: sign + seal + verify + open, one bundle
+ *   bench.mqtt_throughput_crypto_ceiling_vs_raw  1e6 / crypto_us_per_msg / raw rate:
+ *                                 the best throughput ratio any node that signs and
+ *                                 verifies every bundle on one core could reach
  *   bench.mqtt_pipelined_msgs_per_s  throughput when alice's client keeps PIPE_WINDOW
  *                                 sends in flight: the daemon commits a turn's sends
- *                                 together (group commit), so this is what load gets
+ *                                 together (group commit). It runs after the sustained
+ *                                 phase has spent alice's per-sender burst at bob (1,000
+ *                                 bundles), so it shows the per-sender rate limit
+ *                                 (mesh/ratelimit.h: 20 a second sustained) at work
  *
  * Skipped with a note on stderr when mosquitto or apagond is missing.
  */
@@ -471,6 +479,41 @@ bench_commit(const char *dir)
 	return median(t, COMMIT_N);
 }
 
+/*
+ * The cryptography alone: microseconds per message for what every bundle must have
+ * done to it, with raw libsodium and no store or network: the sender's Ed25519
+ * signature and AEAD seal, the receiver's verification and AEAD open, on a bundle the
+ * size of a 140-byte text's. 1e6 / this is a ceiling on messages per second that no
+ * node signing and verifying every bundle on one core of this machine can pass.
+ */
+static double
+bench_crypto_us(void)
+{
+	enum { N = 2000, BUNDLE = 247 };
+	static uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+	uint8_t m[BUNDLE], c[BUNDLE + 16], sig[crypto_sign_BYTES];
+	uint8_t key[crypto_aead_chacha20poly1305_ietf_KEYBYTES];
+	uint8_t nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = { 0 };
+	unsigned long long clen, mlen;
+	double t0;
+
+	crypto_sign_keypair(pk, sk);
+	randombytes_buf(key, sizeof key);
+	randombytes_buf(m, sizeof m);
+	t0 = secs();
+	for (int i = 0; i < N; i++) {
+		m[0] = (uint8_t)i;
+		crypto_aead_chacha20poly1305_ietf_encrypt(c, &clen, m, TEXT_LEN, NULL, 0, NULL,
+		    nonce, key);
+		crypto_sign_detached(sig, NULL, m, sizeof m, sk);
+		if (crypto_sign_verify_detached(sig, m, sizeof m, pk) != 0 ||
+		    crypto_aead_chacha20poly1305_ietf_decrypt(m + 16, &mlen, NULL, c, clen, NULL, 0,
+		    nonce, key) != 0)
+			die("crypto baseline");
+	}
+	return (secs() - t0) * 1e6 / N;
+}
+
 /* ---------------- setup, in process, through the node API ---------------- */
 
 static struct node *
@@ -601,7 +644,7 @@ main(int argc, char **argv)
 {
 	char conf[4200], log[4200], *slash, cmd[4300];
 	char *mq_argv[] = { NULL, "-c", conf, NULL };
-	double raw_lat, raw_rate, lat, rate, commit_us;
+	double raw_lat, raw_rate, lat, rate, commit_us, crypto_us;
 	struct node *alice, *bob, *carol, *sender;
 	struct issuer *is;
 	struct ctl *c;
@@ -669,6 +712,7 @@ main(int argc, char **argv)
 
 	bench_raw(port, &raw_lat, &raw_rate);
 	commit_us = bench_commit(tmp);
+	crypto_us = bench_crypto_us();
 
 	write_conf("alice", port);
 	write_conf("bob", port);
@@ -690,6 +734,9 @@ main(int argc, char **argv)
 	printf("bench.store_commit_us %.0f\n", commit_us);
 	printf("bench.mqtt_latency_floor_us %.0f\n", 2 * commit_us + raw_lat);
 	printf("bench.mqtt_latency_vs_floor %.2f\n", lat / (2 * commit_us + raw_lat));
+	printf("bench.mqtt_latency_floor_vs_raw %.2f\n", (2 * commit_us + raw_lat) / raw_lat);
+	printf("bench.crypto_us_per_msg %.1f\n", crypto_us);
+	printf("bench.mqtt_throughput_crypto_ceiling_vs_raw %.4f\n", 1e6 / crypto_us / raw_rate);
 	fflush(stdout);
 
 	/* carol's daemon on her 100,000 bundles, link up. */
