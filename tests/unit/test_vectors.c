@@ -13,10 +13,13 @@
 #include "../../mesh/bundle.h"
 #include "../../mesh/cert.h"
 #include "../../mesh/mesh.h"
+#include "../../mesh/session.h"
+#include "../../mesh/store.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define VECTORS "tests/vectors/apagon-v1.txt"
 
@@ -52,6 +55,216 @@ be32(uint8_t *p, uint32_t v)
 	p[1] = (uint8_t)(v >> 16);
 	p[2] = (uint8_t)(v >> 8);
 	p[3] = (uint8_t)v;
+}
+
+/* T(th, x) of docs/protocol.md 15.2. */
+static void
+tr(uint8_t th[32], const uint8_t *x, size_t n)
+{
+	uint8_t o[32];
+
+	crypto_hash_ctx2(o, 32, APAGON_CTX_LINK_TRANSCRIPT, th, 32, x, n, NULL, 0);
+	memcpy(th, o, 32);
+}
+
+/* H_32(ctx, label || th, key). */
+static void
+kdf1(uint8_t dst[32], const char *ctx, char label, const uint8_t th[32], const uint8_t *key)
+{
+	uint8_t l = (uint8_t)label;
+
+	crypto_hash_ctx2(dst, 32, ctx, &l, 1, th, 32, key, 32);
+}
+
+/* The `size` bytes the deterministic RNG's call number `ctr` gave: how the test learns
+ * an ephemeral secret a session drew, without looking inside the session. */
+static void
+rng_replay(uint8_t *dst, size_t size, uint64_t ctr)
+{
+	uint64_t save = rng_ctr;
+
+	rng_ctr = ctr;
+	rng_buf(dst, size);
+	rng_ctr = save;
+}
+
+/* Open an HS2/HS3 identity body by hand: clen (2) | chain | sig; checks the chain is
+ * `want` and the signature by `pk` over role || T(th, chain); moves th past both. */
+static void
+hand_identity(const uint8_t *c, size_t clen, const uint8_t *ad, size_t adlen,
+    const uint8_t key[32], uint8_t th[32], char role, const uint8_t *want, size_t wantlen,
+    const uint8_t pk[32])
+{
+	uint8_t body[2 + APAGON_CHAIN_MAX + 64];
+	unsigned long long blen;
+	size_t chl;
+	uint8_t r = (uint8_t)role;
+	uint8_t zero[12] = { 0 };
+
+	CHECK(clen - 16 <= sizeof body);
+	if (clen - 16 > sizeof body)
+		return;
+	CHECK_EQ(crypto_aead_chacha20poly1305_ietf_decrypt(body, &blen, NULL, c, clen, ad, adlen,
+	    zero, key), 0);
+	chl = (size_t)body[0] << 8 | body[1];
+	CHECK_EQ(chl, wantlen);
+	CHECK_EQ(blen, 2 + chl + 64);
+	CHECK(memcmp(body + 2, want, wantlen) == 0);
+	tr(th, body + 2, chl);
+	CHECK_EQ(crypto_verify_ctx(body + 2 + chl, APAGON_CTX_LINK_SIG, &r, 1, th, 32, pk), 0);
+	tr(th, body + 2 + chl, 64);
+}
+
+/*
+ * The link handshake (docs/protocol.md 15.2-15.3): alice initiates, bob answers, run
+ * through the real sessions with the deterministic RNG; then every key is recomputed
+ * by hand from the document and each frame is opened with it.
+ */
+static void
+handshake_vectors(const struct netkeys *nk, const uint8_t *auth_pk, const uint8_t *auth_sk,
+    const struct cert *alice, const uint8_t *a_pk, const uint8_t *a_sk,
+    const uint8_t *b_pk, const uint8_t *b_sk)
+{
+	char dir[] = "/tmp/apagon-vectors-XXXXXX", path[64], cmd[96];
+	uint8_t psk[32], k[64], mac[16], ei[32], er[32], epk[32], dh[32], th[32], th1[32];
+	uint8_t hs_secret[32], k2[32], k3[32], master[32], ki2r[32], kr2i[32];
+	uint8_t hs1[128], hs2[1024], hs3[1024], d1[256], plain[256], nonce[12] = { 0 };
+	uint8_t cha[APAGON_CHAIN_MAX], chb[APAGON_CHAIN_MAX], certbuf[APAGON_CERT_MAX];
+	struct chain ca = { .n = 1 }, cb = { .n = 1 };
+	struct cert bob;
+	struct store *sa = NULL, *sb = NULL;
+	struct accept_ctx axa, axb;
+	struct session_config cfa, cfb;
+	struct session *A = NULL, *B = NULL;
+	uint64_t now = 1790003600000ull, c0;
+	unsigned long long plen;
+	size_t n1, n2, n3, nd;
+	int lena, lenb, blen;
+
+	put_comment("Link session handshake (15.2): alice initiates, bob responds, at 1790003600");
+	memset(&bob, 0, sizeof bob);
+	bob.role = ROLE_MEMBER;
+	memcpy(bob.subject, b_pk, 32);
+	memcpy(bob.issuer, auth_pk, 32);
+	bob.not_before = 1790000000;
+	bob.not_after = 1790000000 + 365 * 86400;
+	strcpy(bob.name, "bob");
+	strcpy(bob.unit, "Interior");
+	cert_sign(&bob, nk->network_id, auth_sk);
+	blen = cert_encode(certbuf, sizeof certbuf, &bob);
+	CHECK(blen > 0);
+	put_hex("bob_cert", certbuf, (size_t)blen);
+	ca.c[0] = *alice;
+	cb.c[0] = bob;
+	lena = chain_encode(cha, sizeof cha, &ca);
+	lenb = chain_encode(chb, sizeof chb, &cb);
+	CHECK(lena > 0 && lenb > 0);
+	put_hex("bob_chain", chb, (size_t)lenb);
+
+	memcpy(k, nk->hp_key, 32);
+	memcpy(k + 32, nk->tag_key, 32);
+	crypto_hash_ctx(psk, 32, APAGON_CTX_LINK_PSK, nk->network_id, 32, k, 64);
+	put_hex("link_psk", psk, 32);
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof path, "%s/a.db", dir);
+	CHECK_EQ(store_open(&sa, path), MESH_OK);
+	snprintf(path, sizeof path, "%s/b.db", dir);
+	CHECK_EQ(store_open(&sb, path), MESH_OK);
+	memset(&axa, 0, sizeof axa);
+	axa.st = sa;
+	axa.nk = nk;
+	axa.skew = 3600;
+	axb = axa;
+	axb.st = sb;
+	memset(&cfa, 0, sizeof cfa);
+	cfa.initiator = 1;
+	cfa.ax = &axa;
+	cfa.pk = a_pk;
+	cfa.sk = a_sk;
+	cfa.chain = &ca;
+	cfb = cfa;
+	cfb.initiator = 0;
+	cfb.ax = &axb;
+	cfb.pk = b_pk;
+	cfb.sk = b_sk;
+	cfb.chain = &cb;
+
+	/* session_new draws its ID-map key, then the initiator's ephemeral secret. */
+	c0 = rng_ctr;
+	CHECK_EQ(session_new(&A, &cfa, now), MESH_OK);
+	rng_replay(ei, 32, c0 + 1);
+	CHECK_EQ(session_new(&B, &cfb, now), MESH_OK);
+	if (!A || !B)
+		goto out;
+	n1 = session_output(A, hs1, sizeof hs1, now);
+	c0 = rng_ctr;
+	CHECK_EQ(session_input(B, hs1, n1, now), MESH_OK);
+	rng_replay(er, 32, c0);
+	n2 = session_output(B, hs2, sizeof hs2, now);
+	CHECK_EQ(session_input(A, hs2, n2, now), MESH_OK);
+	n3 = session_output(A, hs3, sizeof hs3, now);
+	CHECK_EQ(session_input(B, hs3, n3, now), MESH_OK);
+	nd = session_output(B, d1, sizeof d1, now);
+	CHECK_EQ(session_input(A, d1, nd, now), MESH_OK);
+	CHECK_EQ(session_state(A), SESSION_OPEN);
+	CHECK_EQ(session_state(B), SESSION_OPEN);
+	put_hex("link_e_i_secret", ei, 32);
+	put_hex("link_e_r_secret", er, 32);
+	put_hex("link_hs1", hs1, n1);
+	put_hex("link_hs2", hs2, n2);
+	put_hex("link_hs3", hs3, n3);
+	put_hex("link_first_data_r2i", d1, nd);
+
+	/* By hand, from the document. */
+	CHECK_EQ(n1, 50);
+	CHECK(hs1[0] == 0x01 && hs1[1] == 1);
+	crypto_scalarmult_curve25519_base(epk, ei);
+	CHECK(memcmp(hs1 + 2, epk, 32) == 0);
+	crypto_hash_ctx(mac, 16, APAGON_CTX_LINK_HELLO, hs1, 34, psk, 32);
+	CHECK(memcmp(hs1 + 34, mac, 16) == 0);
+	CHECK(n2 > 33 && hs2[0] == 0x02);
+	crypto_scalarmult_curve25519_base(epk, er);
+	CHECK(memcmp(hs2 + 1, epk, 32) == 0);
+	memset(th, 0, sizeof th);
+	tr(th, hs1, n1);
+	tr(th, hs2 + 1, 32);
+	memcpy(th1, th, 32);
+	CHECK_EQ(crypto_scalarmult_curve25519(dh, ei, hs2 + 1), 0);
+	memcpy(k, dh, 32);
+	memcpy(k + 32, psk, 32);
+	crypto_hash_ctx(hs_secret, 32, APAGON_CTX_LINK_HS_KEY, th1, 32, k, 64);
+	kdf1(k2, APAGON_CTX_LINK_HS_KEY, 'R', th1, hs_secret);
+	put_hex("link_th1", th1, 32);
+	put_hex("link_hs_secret", hs_secret, 32);
+	put_hex("link_k2", k2, 32);
+	hand_identity(hs2 + 33, n2 - 33, hs2, 33, k2, th, 'R', chb, (size_t)lenb, b_pk);
+	kdf1(k3, APAGON_CTX_LINK_HS_KEY, 'I', th, hs_secret);
+	put_hex("link_k3", k3, 32);
+	CHECK(n3 > 1 && hs3[0] == 0x03);
+	hand_identity(hs3 + 1, n3 - 1, hs3, 1, k3, th, 'I', cha, (size_t)lena, a_pk);
+	put_hex("link_th5", th, 32);
+	kdf1(master, APAGON_CTX_LINK_TRAFFIC, 'M', th, hs_secret);
+	kdf1(ki2r, APAGON_CTX_LINK_TRAFFIC, 'i', th, master);
+	kdf1(kr2i, APAGON_CTX_LINK_TRAFFIC, 'r', th, master);
+	put_hex("link_k_i2r", ki2r, 32);
+	put_hex("link_k_r2i", kr2i, 32);
+	/* bob's first data frame: 0x10 | counter | AEAD(k_r2i, 0^4 || counter, ad = 0..8). */
+	CHECK(nd > 9 + 16 && d1[0] == 0x10);
+	memcpy(nonce + 4, d1 + 1, 8);
+	CHECK_EQ(crypto_aead_chacha20poly1305_ietf_decrypt(plain, &plen, NULL, d1 + 9, nd - 9, d1,
+	    9, nonce, kr2i), 0);
+	put_hex("link_first_data_r2i_plaintext", plain, (size_t)plen);
+	/* It starts with a PING (type 1, empty), the key confirmation. */
+	CHECK(plen >= 3 && plain[0] == 1 && plain[1] == 0 && plain[2] == 0);
+out:
+	session_free(A);
+	session_free(B);
+	store_close(sa);
+	store_close(sb);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
 }
 
 static void
@@ -259,6 +472,8 @@ build_vectors(void)
 	put_comment("Safety number between alice and bob (decimal digits)");
 	crypto_safety_number(safety, nk.network_id, a_pk, b_pk);
 	put_str("safety_number", safety);
+
+	handshake_vectors(&nk, auth_pk, auth_sk, &c, a_pk, a_sk, b_pk, b_sk);
 	sodium_memzero(auth_sk, sizeof auth_sk);
 }
 
