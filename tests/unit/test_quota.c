@@ -1,5 +1,7 @@
 /*
- * The store's quotas and usage figures: per sender and in total, exact across connections, rollbacks, savepoints and every kind of delete, against real SQLite files in a temporary directory.
+ * The store's quotas and usage figures: per sender and in total, exact across
+ * connections, rollbacks, savepoints and every kind of delete, against real SQLite
+ * files in a temporary directory.
  */
 #include "../test.h"
 #include "store_fixture.h"

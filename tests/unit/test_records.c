@@ -1,5 +1,6 @@
 /*
- * The store's records: members, revocations, prekeys and messages, against real SQLite files in a temporary directory.
+ * The store's records: members, revocations, prekeys and messages, against real SQLite
+ * files in a temporary directory.
  */
 #include "../test.h"
 #include "store_fixture.h"

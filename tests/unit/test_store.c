@@ -1,5 +1,6 @@
 /*
- * The store: opening, schema migration, meta and counters, bundles, tombstones, expiry and transactions, against real SQLite files in a temporary directory.
+ * The store: opening, schema migration, meta and counters, bundles, tombstones, expiry
+ * and transactions, against real SQLite files in a temporary directory.
  */
 #include "../test.h"
 #include "store_fixture.h"
