@@ -5,7 +5,7 @@
 #   make check      the same suite under AddressSanitizer + UBSan
 #   make bench      benchmarks, each against a raw baseline measured in the same run
 #   make fuzz       build the libFuzzer harnesses with clang and run each briefly
-#   make demo       install, build, run the sneakernet walk-through
+#   make demo       install, build, run a blackout drill (tools/demo.sh, apagon-drill)
 #   make deps       install missing Debian packages (apt-get; sudo when not root)
 
 PREFIX  ?= /usr/local
@@ -98,13 +98,26 @@ CORE_SRC := $(CRYPTO_SRC) $(MESH_SRC) $(NODE_SRC)
 $(BUILD)/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(wildcard tests/fuzz/*.h) tests/test_rng.h $(CORE_SRC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  REPLAY  $@")
-	$(Q)$(CC) $(FUZZ_CFLAGS) $(PKG_CFLAGS) -o $@ $< tests/fuzz/replay.c $(CORE_SRC) $(PKG_LIBS)
+	$(Q)$(CC) $(FUZZ_CFLAGS) $(PKG_CFLAGS) -o $@ $< tests/fuzz/replay.c $(sort $(CORE_SRC) $(FUZZ_EXTRA)) $(PKG_LIBS)
 
 $(BUILD)/fuzz/libfuzzer_%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) tests/test_rng.h $(CORE_SRC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)clang $(filter-out -fsanitize=address%,$(FUZZ_CFLAGS)) -fsanitize=fuzzer,address,undefined \
-		$(PKG_CFLAGS) -o $@ $< $(CORE_SRC) $(PKG_LIBS)
+		$(PKG_CFLAGS) -o $@ $< $(sort $(CORE_SRC) $(FUZZ_EXTRA)) $(PKG_LIBS)
+
+# ---- apagon-drill (issue 6; docs/drills.md): drills on real processes ----
+# Its sources are tools/drill_*.c (outside the CLI's tools/apagon_*.c glob). The
+# scenario parser's fuzz harness links the parser on top of CORE_SRC.
+DRILL_SRC := $(wildcard tools/drill_*.c)
+DRILL     := $(if $(wildcard tools/drill_main.c),$(BUILD)/apagon-drill)
+all: $(DRILL)
+$(BUILD)/apagon-drill: $(call obj,$(DRILL_SRC)) $(CORE_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+$(BUILD)/fuzz/replay_fuzz_scenario $(BUILD)/fuzz/libfuzzer_fuzz_scenario: tools/drill_scenario.c tools/drill_scenario.h
+$(BUILD)/fuzz/replay_fuzz_scenario $(BUILD)/fuzz/libfuzzer_fuzz_scenario: FUZZ_EXTRA := tools/drill_scenario.c
+# ---- end apagon-drill ----
 
 depcheck:
 	@pkg-config --exists $(PKGS) 2>/dev/null && command -v clang >/dev/null && test -x /usr/sbin/mosquitto || $(MAKE) --no-print-directory deps
@@ -144,6 +157,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(APAGON) $(DESTDIR)$(PREFIX)/bin/apagon
 	$(if $(APAGOND),install -m 0755 $(APAGOND) $(DESTDIR)$(PREFIX)/bin/apagond)
+	$(if $(DRILL),install -m 0755 $(DRILL) $(DESTDIR)$(PREFIX)/bin/apagon-drill)
 
 clean:
 	rm -rf build build-san
