@@ -7,6 +7,7 @@
 #   make fuzz       build the libFuzzer harnesses with clang and run each briefly
 #   make demo       install, build, run a blackout drill (tools/demo.sh, apagon-drill)
 #   make deps       install missing Debian packages (apt-get; sudo when not root)
+#   make firmware   the LoRa modem's board images (RAK3172, qemu), sizes checked
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -33,6 +34,9 @@ endif
 CRYPTO_SRC := $(wildcard crypto/*.c)
 MESH_SRC   := $(wildcard mesh/*.c)
 NODE_SRC   := $(wildcard node/*.c)
+# The modem's serial codec (firmware/proto/), shared by the firmware and node/'s LoRa
+# transport: one codec, built into both (issue 4, docs/modem.md).
+NODE_SRC   += firmware/proto/kiss.c firmware/proto/rnode.c
 CLI_SRC    := tools/apagon.c $(wildcard tools/apagon_*.c)
 DAEMON_SRC := $(wildcard tools/apagond.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -119,8 +123,102 @@ $(BUILD)/fuzz/replay_fuzz_scenario $(BUILD)/fuzz/libfuzzer_fuzz_scenario: tools/
 $(BUILD)/fuzz/replay_fuzz_scenario $(BUILD)/fuzz/libfuzzer_fuzz_scenario: FUZZ_EXTRA := tools/drill_scenario.c
 # ---- end apagon-drill ----
 
+# ---- firmware cross build (issue 4; firmware/board/, docs/modem.md "Board image") ----
+# The modem core (firmware/*.c, firmware/proto/*.c) cross-compiled with Debian's
+# gcc-arm-none-eabi and newlib-nano into two images under $(BUILD)/firmware/:
+#   rak3172.elf/.hex         the real board (STM32WLE5, radio on the internal SubGHz SPI)
+#   qemu-mps2-an386.elf      the same core on qemu's Cortex-M4 board; the radio is the host
+#                            build's SX1262 model facing a reflector (firmware_qemu.sh)
+# `make firmware` builds both, prints arm-none-eabi-size and fails over budget.
+FW_CC        := arm-none-eabi-gcc
+FW_SIZE      := arm-none-eabi-size
+FW_OBJCOPY   := arm-none-eabi-objcopy
+FW_FLASH_MAX := 131072
+FW_RAM_MAX   := 32768
+FW_CORE_SRC  := $(wildcard firmware/*.c firmware/proto/*.c)
+FW_CFLAGS    := -std=c11 -Os -g -mcpu=cortex-m4 -mthumb -mfloat-abi=soft -ffreestanding \
+	-ffunction-sections -fdata-sections -fno-common $(WARN) -MMD -MP
+FW_LDFLAGS   := -mcpu=cortex-m4 -mthumb -mfloat-abi=soft -nostartfiles \
+	--specs=nano.specs --specs=nosys.specs -Wl,--gc-sections -Lfirmware/board/common
+FW_IMAGES    := $(BUILD)/firmware/rak3172.elf $(BUILD)/firmware/rak3172.hex \
+	$(BUILD)/firmware/qemu-mps2-an386.elf
+# Objects live under $(BUILD)/firmware/obj/<core|rak3172|qemu>/: one core build shared by
+# both images, and the board files (and start-up code, sized per chip) once per board.
+fwobj = $(patsubst %.c,$(BUILD)/firmware/obj/$(1)/%.o,$(2))
+FW_RAK_OBJ   := $(call fwobj,rak3172,firmware/board/common/startup.c \
+	firmware/board/rak3172/board.c) $(call fwobj,core,$(FW_CORE_SRC))
+FW_QEMU_OBJ  := $(call fwobj,qemu,firmware/board/common/startup.c \
+	$(wildcard firmware/board/qemu/*.c) firmware/host/sx126x_model.c) \
+	$(call fwobj,core,$(FW_CORE_SRC))
+
+.PHONY: firmware
+firmware: $(FW_IMAGES) | depcheck
+	@sh firmware/board/size.sh $(FW_FLASH_MAX) $(FW_RAM_MAX) \
+		$(BUILD)/firmware/rak3172.elf $(BUILD)/firmware/qemu-mps2-an386.elf
+test-run: firmware
+
+define FW_COMPILE
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  ARMCC   $<")
+	$(Q)$(FW_CC) $(FW_CFLAGS) $(FW_BOARD_FLAGS) -c -o $@ $<
+endef
+$(BUILD)/firmware/obj/rak3172/%.o: FW_BOARD_FLAGS := -DBOARD_NIRQ=62
+$(BUILD)/firmware/obj/qemu/%.o: FW_BOARD_FLAGS := -DBOARD_NIRQ=32
+$(BUILD)/firmware/obj/core/%.o: %.c
+	$(FW_COMPILE)
+$(BUILD)/firmware/obj/rak3172/%.o: %.c
+	$(FW_COMPILE)
+$(BUILD)/firmware/obj/qemu/%.o: %.c
+	$(FW_COMPILE)
+
+$(BUILD)/firmware/rak3172.elf: $(FW_RAK_OBJ) firmware/board/rak3172/rak3172.ld firmware/board/common/sections.ld
+	@$(if $(Q),echo "  ARMLD   $@")
+	$(Q)$(FW_CC) $(FW_LDFLAGS) -Tfirmware/board/rak3172/rak3172.ld -Wl,-Map=$(@:.elf=.map) -o $@ $(FW_RAK_OBJ)
+$(BUILD)/firmware/qemu-mps2-an386.elf: $(FW_QEMU_OBJ) firmware/board/qemu/mps2_an386.ld firmware/board/common/sections.ld
+	@$(if $(Q),echo "  ARMLD   $@")
+	$(Q)$(FW_CC) $(FW_LDFLAGS) -Tfirmware/board/qemu/mps2_an386.ld -Wl,-Map=$(@:.elf=.map) -o $@ $(FW_QEMU_OBJ)
+$(BUILD)/firmware/%.hex: $(BUILD)/firmware/%.elf
+	@$(if $(Q),echo "  HEX     $@")
+	$(Q)$(FW_OBJCOPY) -O ihex $< $@
+# depcheck installs the cross toolchain, newlib and the emulator when one is missing.
+FW_DEPCHECK  := && command -v $(FW_CC) >/dev/null && command -v qemu-system-arm >/dev/null \
+	&& test -f /usr/lib/arm-none-eabi/newlib/nano.specs && command -v python3 >/dev/null
+-include $(shell find $(BUILD)/firmware/obj -name '*.d' 2>/dev/null)
+# ---- end firmware cross build ----
+
+# ---- firmware host build (issue 4; docs/modem.md "Host build") ----
+# The same portable core (FW_CORE_SRC, above) built for the host, with a model of the
+# SX1262 behind a host HAL (firmware/host/, host-only code):
+#   $(BUILD)/apagon-modem-sim   the modem on a pseudo-terminal, joined to a channel
+#   $(BUILD)/apagon-channel     the simulated radio channel (unix socket)
+# FW_PROTO_SRC is the serial codec (KISS + RNode commands); node/ builds the same files
+# (NODE_SRC, top of this file). The KISS harness (tests/fuzz/fuzz_kiss.c) drives the
+# whole core, so it links all of it.
+FW_PROTO_SRC := firmware/proto/kiss.c firmware/proto/rnode.c
+FW_MODEL_SRC := firmware/host/sx126x_model.c
+FW_SIM       := $(BUILD)/apagon-modem-sim $(BUILD)/apagon-channel
+all: $(FW_SIM)
+$(BUILD)/apagon-modem-sim: $(call obj,firmware/host/modem_sim.c $(FW_MODEL_SRC) $(FW_CORE_SRC))
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+$(BUILD)/apagon-channel: $(call obj,firmware/host/channel.c)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lm
+# The unit test links the core and the chip model ahead of CORE_LIBS (which already
+# hold the codec, node/ links it); the benchmark needs only the airtime function.
+FW_TEST_OBJ  := $(call obj,$(filter-out $(CORE_SRC),$(FW_CORE_SRC)) $(FW_MODEL_SRC))
+$(BUILD)/tests/test_firmware: $(call obj,tests/unit/test_firmware.c) $(TEST_OBJ) $(FW_TEST_OBJ) $(CORE_LIBS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/bench/bench_lora: $(call obj,firmware/airtime.c)
+$(BUILD)/fuzz/replay_fuzz_kiss $(BUILD)/fuzz/libfuzzer_fuzz_kiss: $(FW_CORE_SRC) $(FW_MODEL_SRC) $(wildcard firmware/*.h firmware/proto/*.h firmware/host/*.h)
+# Recursive (=), and without what CORE_SRC already has (the codec), so nothing links twice.
+$(BUILD)/fuzz/replay_fuzz_kiss $(BUILD)/fuzz/libfuzzer_fuzz_kiss: FUZZ_EXTRA = $(filter-out $(CORE_SRC),$(FW_CORE_SRC) $(FW_MODEL_SRC))
+# ---- end firmware host build ----
+
 depcheck:
-	@pkg-config --exists $(PKGS) 2>/dev/null && command -v clang >/dev/null && test -x /usr/sbin/mosquitto || $(MAKE) --no-print-directory deps
+	@pkg-config --exists $(PKGS) 2>/dev/null && command -v clang >/dev/null && test -x /usr/sbin/mosquitto $(FW_DEPCHECK) || $(MAKE) --no-print-directory deps
 
 deps:
 	@tools/deps.sh

@@ -5,10 +5,12 @@ set -eu
 
 # libmosquitto-dev and mosquitto: the MQTT transport and the real brokers its tests
 # start; libcjson-dev: the control socket's JSON-RPC (cJSON, a small well-kept parser
-# rather than one written here).
+# rather than one written here); openssl: the certificates of the broker TLS test.
 PKGS="build-essential pkg-config libsodium-dev libsqlite3-dev sqlite3 clang
-libmosquitto-dev mosquitto libcjson-dev"
-
+libmosquitto-dev mosquitto libcjson-dev openssl"
+# gcc-arm-none-eabi and libnewlib-arm-none-eabi: the modem's board images (`make
+# firmware`); qemu-system-arm and python3: the test that boots the image under qemu.
+PKGS="$PKGS gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm python3"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
