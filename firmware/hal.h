@@ -1,7 +1,7 @@
 /*
  * firmware/hal.h: what a board provides to the portable modem core.
  *
- * SHARED WITH firmware/board/: every board (RAK4631, the qemu mps2-an386 image, the
+ * SHARED WITH firmware/board/: every board (RAK3172, the qemu mps2-an386 image, the
  * host simulation in firmware/host/) implements this one interface. Keep it stable;
  * an incompatible change needs every board updated in the same change.
  *
@@ -71,7 +71,7 @@ struct hal_ops {
 /* Fixed facts about a board, reported over the serial protocol and used by the
  * SX126x driver at start-up. */
 struct hal_info {
-	const char *name;       /* "rak4631", "qemu-mps2-an386", "host-sim" */
+	const char *name;       /* "rak3172", "qemu-mps2-an386", "host-sim" */
 	uint8_t platform;       /* RNode PLATFORM byte (firmware/proto/rnode.h) */
 	uint8_t mcu;            /* RNode MCU byte */
 	uint16_t tcxo_mv;       /* TCXO supply driven from DIO3 in millivolts, 0: crystal */

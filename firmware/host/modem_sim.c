@@ -196,8 +196,8 @@ static const struct hal_ops host_ops = {
 
 static const struct hal_info host_info = {
 	.name = "host-sim",
-	.platform = 0xF0,  /* not an RNode platform: a host simulation */
-	.mcu = 0xF0,
+	.platform = APG_PLATFORM_HOST,  /* not an RNode platform: a host simulation */
+	.mcu = APG_MCU_HOST,
 	.tcxo_mv = 1800,
 	.dio2_rf_switch = 1,
 	.dcdc = 1,

@@ -59,6 +59,13 @@
 #define RNODE_PLATFORM_ESP32  0x80
 #define RNODE_PLATFORM_NRF52  0x70
 #define RNODE_MCU_NRF52       0x71
+/* apagon's own boards, outside the values RNode firmware uses. */
+#define APG_PLATFORM_RAK3172  0xE0  /* STM32WLE5 */
+#define APG_MCU_STM32WL       0xE1
+#define APG_PLATFORM_HOST     0xF0  /* apagon-modem-sim */
+#define APG_MCU_HOST          0xF0
+#define APG_PLATFORM_QEMU     0xF1  /* qemu-system-arm mps2-an386 */
+#define APG_MCU_QEMU          0xF1
 
 /* RNode error codes (Framing.h) and apagon's (0xA0..). */
 #define RNODE_ERROR_INITRADIO     0x01

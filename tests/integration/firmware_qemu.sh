@@ -42,8 +42,8 @@ fi
 # The values the image must report, taken from the sources rather than repeated here.
 fw_major=$(sed -n 's/^#define MODEM_FW_MAJOR[[:space:]]*\([0-9]*\).*/\1/p' "$TOP/firmware/modem.h")
 fw_minor=$(sed -n 's/^#define MODEM_FW_MINOR[[:space:]]*\([0-9]*\).*/\1/p' "$TOP/firmware/modem.h")
-platform=$(sed -n 's/^#define QEMU_PLATFORM[[:space:]]*\(0x[0-9A-Fa-f]*\).*/\1/p' "$TOP/firmware/board/qemu/board.c")
-mcu=$(sed -n 's/^#define QEMU_MCU[[:space:]]*\(0x[0-9A-Fa-f]*\).*/\1/p' "$TOP/firmware/board/qemu/board.c")
+platform=$(sed -n 's/^#define APG_PLATFORM_QEMU[[:space:]]*\(0x[0-9A-Fa-f]*\).*/\1/p' "$TOP/firmware/proto/rnode.h")
+mcu=$(sed -n 's/^#define APG_MCU_QEMU[[:space:]]*\(0x[0-9A-Fa-f]*\).*/\1/p' "$TOP/firmware/proto/rnode.h")
 echo_rssi=$(sed -n 's/^#define ECHO_RSSI_DBM[[:space:]]*\(-*[0-9]*\).*/\1/p' "$TOP/firmware/board/qemu/board.c")
 echo_snr4=$(sed -n 's/^#define ECHO_SNR_DB4[[:space:]]*\(-*[0-9]*\).*/\1/p' "$TOP/firmware/board/qemu/board.c")
 

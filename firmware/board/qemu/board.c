@@ -40,8 +40,8 @@
 
 /* PLATFORM/MCU bytes: RNode assigns none to an emulated board, so these are
  * apagon's own (firmware/board/README.md; the host simulation reports 0xF0). */
-#define QEMU_PLATFORM 0xF1
-#define QEMU_MCU      0xF1
+#define QEMU_PLATFORM APG_PLATFORM_QEMU
+#define QEMU_MCU      APG_MCU_QEMU
 
 #define RX_RING 512   /* a power of two */
 

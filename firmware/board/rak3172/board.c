@@ -23,8 +23,8 @@
 
 /* PLATFORM/MCU bytes: RNode assigns none to STM32WL boards, so these are apagon's
  * own (firmware/board/README.md). */
-#define RAK3172_PLATFORM 0xE0
-#define RAK3172_MCU      0xE1
+#define RAK3172_PLATFORM APG_PLATFORM_RAK3172
+#define RAK3172_MCU      APG_MCU_STM32WL
 
 #define RX_RING 512   /* a power of two */
 
