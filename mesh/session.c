@@ -135,6 +135,12 @@ enum session_state session_state(const struct session *s) { return (enum session
 int session_error(const struct session *s) { return s->err; }
 const struct session_stats *session_stats(const struct session *s) { return &s->st; }
 
+int
+session_refused(const struct session *s)
+{
+	return s->hs_refused;
+}
+
 const uint8_t *
 session_peer(const struct session *s)
 {
@@ -865,7 +871,8 @@ session_tick(struct session *s, uint64_t now_ms)
 		return;
 	if (s->state == SESSION_HANDSHAKE) {
 		if (now_ms >= s->hs_deadline) {
-			sess_close_with(s, SESSION_ETIMEOUT);
+			/* An identity refused on the way is the better reason to give. */
+			sess_close_with(s, s->hs_refused ? s->hs_refused : SESSION_ETIMEOUT);
 			return;
 		}
 		if ((s->hs == HS_WAIT_HS2 || s->hs == HS_CONFIRM) && now_ms >= s->hs_retry_at) {

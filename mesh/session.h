@@ -122,6 +122,9 @@ struct session_stats {
 	uint64_t bundles_acked;                 /* the peer committed them */
 	uint64_t bundles_too_big;               /* do not fit in max_frame */
 	uint64_t bad_frames;                    /* undecryptable, malformed, unexpected */
+	uint64_t hs_refused;                    /* HS2/HS3 that decrypted but carried an
+	                                           unacceptable identity: ignored, the
+	                                           handshake waits for the genuine one */
 	uint64_t replayed;                      /* counter already seen or too old */
 	uint64_t bad_messages;                  /* well-framed but out of place */
 	uint64_t bundles_deferred_peer;         /* over this link's rate limit */
@@ -159,6 +162,8 @@ void session_resync(struct session *, uint64_t now_ms);
 enum session_state session_state(const struct session *);
 /* Why the session closed (0 while not closed). */
 int session_error(const struct session *);
+/* Why the last handshake answer with an unacceptable identity was refused (0: none). */
+int session_refused(const struct session *);
 /* The peer's Ed25519 key once authenticated, else NULL. */
 const uint8_t *session_peer(const struct session *);
 const struct session_stats *session_stats(const struct session *);

@@ -249,11 +249,18 @@ sess_on_hs2(struct session *s, const uint8_t *f, size_t len, uint64_t now_ms)
 	sodium_memzero(k, sizeof k);
 	if (rc == MESH_EDECRYPT || rc == MESH_EDECODE)
 		goto bad;       /* not from the responder we talk to: ignore it */
-	sodium_memzero(s->e_sk, sizeof s->e_sk);
 	if (rc != MESH_OK) {
-		sess_close_with(s, rc);
-		return rc;
+		/* It decrypted, so its sender holds the network key and answered our HS1,
+		 * but its identity is unacceptable (revoked, expired, not from this
+		 * authority, ourselves). Anyone with the network key who sees an HS1 can
+		 * answer it: closing here would let a revoked member stop every handshake
+		 * it can observe. Ignore it and keep waiting for the genuine answer; the
+		 * reason is kept for the close at hs_timeout_ms. */
+		s->hs_refused = rc;
+		s->st.hs_refused++;
+		goto bad;
 	}
+	sodium_memzero(s->e_sk, sizeof s->e_sk);
 	kdf(k, APAGON_CTX_LINK_HS_KEY, 'I', s->th, s->hs_secret, APAGON_KEY);
 	free(s->hs3);
 	if (!(s->hs3 = out = malloc(1 + HS_BODY_MAX + APAGON_TAG))) {
@@ -324,7 +331,12 @@ sess_on_hs3(struct session *s, const uint8_t *f, size_t len, uint64_t now_ms)
 	if (rc == MESH_EDECRYPT || rc == MESH_EDECODE)
 		return rc;
 	if (rc != MESH_OK) {
-		sess_close_with(s, rc);
+		/* The initiator of this handshake is unacceptable. It may not be the peer
+		 * this session is for (on a shared bearer a member with the network key can
+		 * inject an HS1 of its own), so do not close: a genuine HS1 restarts the
+		 * handshake, and hs_timeout_ms closes it with this reason otherwise. */
+		s->hs_refused = rc;
+		s->st.hs_refused++;
 		return rc;
 	}
 	free(s->hs3);

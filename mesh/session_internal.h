@@ -92,6 +92,7 @@ struct session {
 	uint64_t hs_retry_at, hs_retry_cur, hs_deadline;
 	uint8_t peer_pk[APAGON_SIGN_PK];
 	int peer_known;
+	int hs_refused;         /* why the last unacceptable identity was refused, or 0 */
 
 	/* traffic */
 	uint8_t k_tx[APAGON_KEY], k_rx[APAGON_KEY];

@@ -538,6 +538,7 @@ m_peers(struct daemon *d)
 				cJSON_AddNumberToObject(o, "bundles_out", (double)ss->bundles_out);
 				cJSON_AddNumberToObject(o, "sync_rounds", (double)ss->rounds);
 				cJSON_AddNumberToObject(o, "bad_frames", (double)ss->bad_frames);
+				cJSON_AddNumberToObject(o, "hs_refused", (double)ss->hs_refused);
 				cJSON_AddNumberToObject(o, "bundles_deferred_peer",
 				    (double)ss->bundles_deferred_peer);
 				cJSON_AddNumberToObject(o, "bundles_deferred_sender",

@@ -49,6 +49,7 @@ struct peer_link {
 	struct session *s;
 	uint64_t retry_ms, backoff_ms;
 	int announced;                  /* "session open" logged */
+	int refusal_logged;             /* an unacceptable handshake answer logged */
 };
 
 static void
@@ -86,6 +87,7 @@ start_session(struct peer_link *pl, uint64_t now)
 	tmpl.cb_ctx = pl;
 	tmpl.senders = &pl->d->senders;
 	pl->announced = 0;
+	pl->refusal_logged = 0;
 	if ((rc = node_link_session(pl->d->n, pl->p->initiator, &tmpl, session_clock(),
 	    &pl->s)) != 0) {
 		log_warnx("%s: peer %s: cannot start a session: %s", pl->p->t->name, pl->p->label,
@@ -305,6 +307,14 @@ run_one(struct peer_link *pl, void *ctx)
 		    pl->backoff_ms * 2;
 		return;
 	case SESSION_HANDSHAKE:
+		/* Say at once, and once per session, that an answer was refused: the
+		 * session itself waits for a genuine one until its handshake timeout. */
+		if (session_refused(pl->s) && !pl->refusal_logged) {
+			log_warnx("%s: peer %s: handshake answer refused: %s; waiting for an "
+			    "acceptable one", pl->p->t->name, pl->p->label,
+			    session_strerror(session_refused(pl->s)));
+			pl->refusal_logged = 1;
+		}
 		break;
 	}
 	flush(pl);

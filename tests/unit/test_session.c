@@ -822,7 +822,12 @@ test_refuse_stolen_network_key(void)
 		c.chain = node_chain(w2.n[0]);
 		CHECK_EQ(session_new(&a, &c, now), 0);
 		CHECK_EQ(node_link_session(w1.n[1], dir != 0, NULL, now, &b), 0);
+		/* The refused identity is ignored, not fatal (test_forged_handshake_answers):
+		 * b never opens, and closes with the reason at its handshake timeout (30 s). */
 		drive_pair(a, b, &now, 8000);
+		CHECK(session_state(b) != SESSION_OPEN);
+		CHECK(session_stats(b)->hs_refused > 0);
+		drive_pair(a, b, &now, 30000);
 		CHECK_EQ(session_state(b), SESSION_CLOSED);
 		CHECK_EQ(session_error(b), MESH_ECHAIN);
 		CHECK(session_state(a) != SESSION_OPEN);
@@ -831,6 +836,70 @@ test_refuse_stolen_network_key(void)
 	}
 	world_down(&w1);
 	world_down(&w2);
+}
+
+/* Anyone who holds the network key can answer an HS1 it sees on a shared bearer. A
+ * revoked member's HS2 decrypts for alice but must not end her handshake: she ignores
+ * it (hs_refused) and completes with carol's genuine answer. The same for the
+ * responder: an HS3 with a revoked identity, after the revoked member's own HS1,
+ * leaves carol waiting, and alice's HS1 then restarts and completes it. */
+static void
+test_forged_handshake_answers(void)
+{
+	struct world w;
+	struct session *a, *c, *m;
+	uint64_t now = (uint64_t)T0 * 1000;
+	static uint8_t f1[FRAME_CAP], f2[FRAME_CAP], f3[FRAME_CAP];
+	size_t l1, l2, l3;
+	uint8_t *rev;
+	size_t rlen;
+
+	world_up(&w, 3, 0);
+	CHECK_EQ(issuer_revoke(w.auth, node_pk(w.n[1]), "lost phone", T0, &rev, &rlen), 0);
+	CHECK_EQ(node_import(w.n[0], rev, rlen, T0, NULL, NULL, NULL), 0);
+	CHECK_EQ(node_import(w.n[2], rev, rlen, T0, NULL, NULL, NULL), 0);
+	free(rev);
+
+	/* Initiator side: bob (revoked) answers alice's HS1 first. */
+	pair_new(w.n[0], w.n[2], now, &a, &c);
+	CHECK_EQ(node_link_session(w.n[1], 0, NULL, now, &m), 0);
+	l1 = session_output(a, f1, sizeof f1, now);
+	CHECK(l1 > 0);
+	session_input(m, f1, l1, now);
+	l2 = session_output(m, f2, sizeof f2, now);
+	CHECK(l2 > 0);
+	session_input(a, f2, l2, now);
+	CHECK(session_state(a) != SESSION_CLOSED);
+	CHECK_EQ(session_stats(a)->hs_refused, 1);
+	session_input(c, f1, l1, now);
+	drive_pair(a, c, &now, 3000);
+	CHECK_EQ(session_state(a), SESSION_OPEN);
+	CHECK_EQ(session_state(c), SESSION_OPEN);
+	session_free(a);
+	session_free(c);
+	session_free(m);
+
+	/* Responder side: bob opens carol's session with his own HS1, and his HS3 is
+	 * refused; alice's HS1 then completes it. */
+	pair_new(w.n[0], w.n[2], now, &a, &c);
+	CHECK_EQ(node_link_session(w.n[1], 1, NULL, now, &m), 0);
+	l1 = session_output(m, f1, sizeof f1, now);
+	session_input(c, f1, l1, now);
+	l2 = session_output(c, f2, sizeof f2, now);
+	session_input(m, f2, l2, now);
+	l3 = session_output(m, f3, sizeof f3, now);
+	CHECK(l1 > 0 && l2 > 0 && l3 > 0);
+	session_input(c, f3, l3, now);
+	CHECK(session_state(c) != SESSION_CLOSED);
+	CHECK_EQ(session_stats(c)->hs_refused, 1);
+	drive_pair(a, c, &now, 3000);
+	CHECK_EQ(session_state(a), SESSION_OPEN);
+	CHECK_EQ(session_state(c), SESSION_OPEN);
+	CHECK(session_peer(c) && memcmp(session_peer(c), node_pk(w.n[0]), APAGON_SIGN_PK) == 0);
+	session_free(a);
+	session_free(c);
+	session_free(m);
+	world_down(&w);
 }
 
 static void
@@ -1083,6 +1152,7 @@ main(int argc, char **argv)
 		TEST(test_refuse_other_network),
 		TEST(test_refuse_stolen_network_key),
 		TEST(test_refuse_revoked),
+		TEST(test_forged_handshake_answers),
 		TEST(test_refuse_expired),
 		TEST(test_tampered_and_replayed),
 		TEST(test_garbage_frames),
