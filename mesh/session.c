@@ -133,7 +133,13 @@ session_free(struct session *s)
 
 enum session_state session_state(const struct session *s) { return (enum session_state)s->state; }
 int session_error(const struct session *s) { return s->err; }
-const struct session_stats *session_stats(const struct session *s) { return &s->st; }
+const struct session_stats *
+session_stats(const struct session *s)
+{
+	/* The gauge is read here rather than kept up to date on every insert. */
+	((struct session *)s)->st.ids_known = s->map.n;
+	return &s->st;
+}
 
 int
 session_refused(const struct session *s)

@@ -129,6 +129,9 @@ struct session_stats {
 	uint64_t bad_messages;                  /* well-framed but out of place */
 	uint64_t bundles_deferred_peer;         /* over this link's rate limit */
 	uint64_t bundles_deferred_sender;       /* over their signer's rate limit */
+	uint64_t ids_known;                     /* bundle IDs the session tracks now (a
+	                                           gauge: bounded by what either side
+	                                           holds, never by what a peer claims) */
 };
 
 struct session;

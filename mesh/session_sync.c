@@ -523,10 +523,12 @@ int
 sess_on_ack(struct session *s, const struct session_msg *m)
 {
 	for (size_t i = 0; i < m->count; i++) {
-		struct ent *e = sess_map_get(&s->map, m->body + i * RIBLT_ID, 0);
+		/* Only IDs we know can be acknowledged: an ACK for anything else tells us
+		 * nothing, and must not make the peer's claims a cost in our memory. */
+		struct ent *e = sess_map_find(&s->map, m->body + i * RIBLT_ID);
 
 		if (!e)
-			return MESH_ENOMEM;
+			continue;
 		if ((e->flags & F_INFLIGHT) && (e->flags & F_FULL)) {
 			s->st.bundles_acked++;
 			if (s->cfg.acked)

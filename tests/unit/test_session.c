@@ -902,6 +902,37 @@ test_forged_handshake_answers(void)
 	world_down(&w);
 }
 
+/* ACKs name bundles we sent; an ACK for any other ID says nothing we can use. A peer
+ * that sends ACKs for random IDs must not grow the session's memory: before the fix
+ * each became an entry that lived as long as the session. */
+static void
+test_ack_flood_bounded(void)
+{
+	struct world w;
+	struct session *a, *b;
+	uint64_t now = (uint64_t)T0 * 1000;
+	static uint8_t msg[3 + 4080];
+	uint64_t before;
+
+	world_up(&w, 2, 0);
+	pair_new(w.n[0], w.n[1], now, &a, &b);
+	drive_pair(a, b, &now, 2000);
+	CHECK_EQ(session_state(b), SESSION_OPEN);
+	before = session_stats(b)->ids_known;
+	msg[0] = SMSG_ACK;
+	msg[1] = 4080 >> 8;
+	msg[2] = 4080 & 255;
+	for (int f = 0; f < 200; f++) {         /* 51,000 IDs nobody ever sent */
+		randombytes_buf(msg + 3, 4080);
+		CHECK_EQ(session_input_plain(b, msg, sizeof msg, now), MESH_OK);
+	}
+	CHECK_EQ(session_state(b), SESSION_OPEN);
+	CHECK_EQ(session_stats(b)->ids_known, before);
+	session_free(a);
+	session_free(b);
+	world_down(&w);
+}
+
 static void
 test_refuse_revoked(void)
 {
@@ -1153,6 +1184,7 @@ main(int argc, char **argv)
 		TEST(test_refuse_stolen_network_key),
 		TEST(test_refuse_revoked),
 		TEST(test_forged_handshake_answers),
+		TEST(test_ack_flood_bounded),
 		TEST(test_refuse_expired),
 		TEST(test_tampered_and_replayed),
 		TEST(test_garbage_frames),
