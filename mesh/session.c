@@ -463,6 +463,7 @@ handle_plain(struct session *s, const uint8_t *plain, size_t len, uint64_t now_m
 		s->st.bad_messages++;
 		return p.err ? p.err : rc;
 	}
+	s->round_ok = 1;
 	for (size_t i = 0; i < p.n; i++) {
 		const struct session_msg *m = &p.m[i];
 

@@ -44,6 +44,9 @@
 #define SESSION_MIN_FRAME       512
 /* Bytes a data frame adds around its messages: type, counter, tag. */
 #define SESSION_FRAME_OVERHEAD  (1 + 8 + 16)
+/* A responder begins a new round (a snapshot of its whole store) at most once a frame
+ * and at most once in this long, unless the last round is over. */
+#define SESSION_ROUND_GAP_MS    1000
 /* Hard bounds on one reconciliation, against a hostile or broken peer. */
 #define SESSION_MAX_SYMBOLS     (1u << 18)
 
@@ -113,6 +116,9 @@ struct session_stats {
 	uint64_t round_trips;                   /* reconciliation exchanges */
 	uint64_t rounds;                        /* reconciliations completed */
 	uint64_t rounds_failed;                 /* timed out or refused */
+	uint64_t rounds_refused;                /* responder: a new round asked for too
+	                                           soon (each costs a snapshot of the
+	                                           store), ignored */
 	uint64_t symbols_in, symbols_out;
 	uint64_t last_diff;                     /* differences found by the last round */
 	uint64_t bundles_in;                    /* accepted and committed */

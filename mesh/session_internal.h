@@ -119,6 +119,8 @@ struct session {
 	uint64_t round_deadline, next_round_at;
 	uint32_t sym_next, sym_end;
 	int d_active;           /* responder: decoder running for `round` */
+	uint64_t round_began;   /* responder: when the current round's snapshot was made */
+	int round_ok;           /* responder: this frame may still begin a round */
 	struct riblt_decoder dec;
 	struct snap snap;
 	uint64_t last_diff;

@@ -421,6 +421,18 @@ sess_on_symbols(struct session *s, const struct session_msg *m, uint64_t now_ms)
 	if (m->round < s->round || (m->round == s->round && !s->d_active))
 		return MESH_OK;         /* an old round, or one already answered */
 	if (m->round > s->round) {
+		/* A new round snapshots the whole store: a peer may not ask for that more
+		 * than once a frame, nor more often than SESSION_ROUND_GAP_MS while the
+		 * last round is still running and young. An honest initiator waits for our
+		 * RESULT or its round timeout before it begins another. */
+		if (!s->round_ok || (s->round_began && s->d_active &&
+		    now_ms < s->round_began + s->cfg.round_timeout_ms / 2) ||
+		    (s->round_began && now_ms < s->round_began + SESSION_ROUND_GAP_MS)) {
+			s->st.rounds_refused++;
+			return MESH_OK;
+		}
+		s->round_ok = 0;
+		s->round_began = now_ms;
 		d_reset(s);
 		s->round = m->round;
 		if ((rc = snap_build(s, now_ms)) != MESH_OK)
