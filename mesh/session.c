@@ -141,6 +141,12 @@ session_stats(const struct session *s)
 	return &s->st;
 }
 
+const struct chain *
+session_peer_chain(const struct session *s)
+{
+	return s->peer_known ? &s->peer_chain : NULL;
+}
+
 int
 session_refused(const struct session *s)
 {

@@ -175,6 +175,10 @@ int session_error(const struct session *);
 int session_refused(const struct session *);
 /* The peer's Ed25519 key once authenticated, else NULL. */
 const uint8_t *session_peer(const struct session *);
+/* The certificate chain the peer proved in the handshake, else NULL: what a later
+ * revocation is checked against (accept_chain_revoked), whether or not the peer's
+ * certificate was ever stored. */
+const struct chain *session_peer_chain(const struct session *);
 const struct session_stats *session_stats(const struct session *);
 
 /* ---- the message layer, exposed for fuzzing and tests ---- */

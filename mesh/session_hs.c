@@ -160,6 +160,7 @@ open_identity(struct session *s, const uint8_t *c, size_t clen, uint8_t role,
 	transcript(th, sig, APAGON_SIG);
 	memcpy(s->th, th, APAGON_HASH);
 	memcpy(s->peer_pk, leaf->subject, APAGON_SIGN_PK);
+	s->peer_chain = ch;
 	s->peer_known = 1;
 	return MESH_OK;
 }

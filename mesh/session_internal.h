@@ -93,6 +93,7 @@ struct session {
 	uint8_t peer_pk[APAGON_SIGN_PK];
 	int peer_known;
 	int hs_refused;         /* why the last unacceptable identity was refused, or 0 */
+	struct chain peer_chain;        /* as verified in the handshake */
 
 	/* traffic */
 	uint8_t k_tx[APAGON_KEY], k_rx[APAGON_KEY];

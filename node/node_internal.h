@@ -3,6 +3,7 @@
 #define APAGON_NODE_INTERNAL_H
 
 #include "node.h"
+#include "../mesh/session.h"
 
 #define NODE_KEYFILE   "identity.key"
 #define NODE_STORE     "apagon.db"
@@ -74,6 +75,9 @@ int node_resolve_in(struct store *st, const char *who, uint8_t pk[APAGON_SIGN_PK
 
 /* 1 if the member's key or an issuer above it is revoked (as acceptance judges it). */
 int node_member_revoked(struct node *n, const uint8_t pk[APAGON_SIGN_PK]);
+/* 1 if the peer of an open session is revoked: by its stored certificate, or by the
+ * chain it proved in the handshake (a peer whose certificate we never stored). */
+int node_peer_revoked(struct node *n, const struct session *s);
 
 /* Does `who` look like a hex key ID or key prefix, and does it match pk? */
 int node_hex_matches(const char *who, const uint8_t pk[APAGON_SIGN_PK]);

@@ -356,7 +356,7 @@ revoke_one(struct peer_link *pl, void *ctx)
 	char kid[2 * APAGON_KEYID + 1];
 	uint8_t id[APAGON_KEYID];
 
-	if (!pl->s || (pk = session_peer(pl->s)) == NULL || !node_member_revoked(pl->d->n, pk))
+	if (!pl->s || (pk = session_peer(pl->s)) == NULL || !node_peer_revoked(pl->d->n, pl->s))
 		return;
 	crypto_key_id(id, pk);
 	node_hex(kid, id, sizeof id);

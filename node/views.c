@@ -146,6 +146,20 @@ node_member_revoked(struct node *n, const uint8_t pk[APAGON_SIGN_PK])
 	return store_get_member(n->st, pk, &m) == MESH_OK && member_revoked(n, &m);
 }
 
+int
+node_peer_revoked(struct node *n, const struct session *s)
+{
+	const uint8_t *pk = session_peer(s);
+	const struct chain *ch = session_peer_chain(s);
+
+	if (!pk)
+		return 0;
+	/* The stored certificate may be newer than the one the peer showed, and the
+	 * shown chain is there even when nothing was stored: either revoked is enough. */
+	return node_member_revoked(n, pk) ||
+	    (ch && n->enrolled && accept_chain_revoked(n->st, n->nk.authority_pk, ch));
+}
+
 struct roster_walk {
 	struct node *n;
 	void (*fn)(void *, const struct node_member *);

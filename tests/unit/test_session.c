@@ -980,6 +980,37 @@ test_round_flood_bounded(void)
 	world_down(&w);
 }
 
+/* A revocation must close an open session with the revoked member even when its
+ * certificate was never stored here (a modified client that withholds its CERT
+ * bundle): the chain it proved in the handshake is what counts. */
+static void
+test_revoked_peer_without_stored_cert(void)
+{
+	struct world w;
+	struct node *x;
+	struct session *a, *b;
+	uint64_t now = (uint64_t)T0 * 1000;
+	uint8_t *rev;
+	size_t rlen;
+
+	world_up(&w, 1, 0);
+	x = enrol(&w, "xavier", 0, T0);         /* never carried to alice */
+	CHECK_EQ(store_gc(x->st, INT64_MAX / 2, NULL), 0);      /* and offers no CERT */
+	pair_new(w.n[0], x, now, &a, &b);
+	drive_pair(a, b, &now, 2000);
+	CHECK_EQ(session_state(a), SESSION_OPEN);
+	CHECK_EQ(node_peer_revoked(w.n[0], a), 0);
+	CHECK_EQ(issuer_revoke(w.auth, node_pk(x), "lost laptop", T0, &rev, &rlen), 0);
+	CHECK_EQ(node_import(w.n[0], rev, rlen, T0, NULL, NULL, NULL), 0);
+	free(rev);
+	CHECK_EQ(node_member_revoked(w.n[0], node_pk(x)), 0);   /* no member row */
+	CHECK_EQ(node_peer_revoked(w.n[0], a), 1);
+	session_free(a);
+	session_free(b);
+	node_close(x);
+	world_down(&w);
+}
+
 static void
 test_refuse_revoked(void)
 {
@@ -1233,6 +1264,7 @@ main(int argc, char **argv)
 		TEST(test_forged_handshake_answers),
 		TEST(test_ack_flood_bounded),
 		TEST(test_round_flood_bounded),
+		TEST(test_revoked_peer_without_stored_cert),
 		TEST(test_refuse_expired),
 		TEST(test_tampered_and_replayed),
 		TEST(test_garbage_frames),
