@@ -240,6 +240,7 @@ struct pending {
 	uint8_t (*raw)[APAGON_MAX_BUNDLE];
 	size_t *len;
 	int n, cap;
+	int skip;               /* waiting bundles to pass over: earlier pages */
 	const struct node *node;
 };
 
@@ -254,10 +255,56 @@ collect_pending(void *ctx, const struct stored_bundle *sb)
 		return 0;
 	if (sb->type == BUNDLE_MSG && store_get_msg(p->node->st, sb->id, &rec) == MESH_OK)
 		return 0;
+	if (p->skip > 0) {
+		p->skip--;
+		return 0;
+	}
 	if (p->n == p->cap)
-		return 1;       /* the rest waits for the next round */
+		return 1;       /* the next page */
 	memcpy(p->raw[p->n], sb->raw, sb->raw_len);
 	p->len[p->n++] = sb->raw_len;
+	return 0;
+}
+
+/* One waiting bundle, tried again: 1 if it is no longer waiting, 0 if it still is,
+ * or a negative MESH_E* when the store failed. */
+static int
+try_pending(struct node *n, const uint8_t *raw, size_t len, int64_t now)
+{
+	uint8_t pk[APAGON_SIGN_PK];
+	struct accept_result res;
+	struct stored_bundle sb;
+	struct msg_rec rec;
+	struct bundle b;
+	struct chain ch;
+	int is_auth, rc;
+
+	if (bundle_decode(&b, raw, len, &n->nk) != MESH_OK ||
+	    accept_find_sender(&n->ax, &b, pk, &ch, &is_auth) != MESH_OK)
+		return 0;
+	if (store_get_bundle(n->st, b.id, &sb) != MESH_OK)
+		return 1;
+	memset(&res, 0, sizeof res);
+	memcpy(res.id, b.id, APAGON_HASH);
+	res.expires_at = sb.expires_at;
+	if ((rc = store_savepoint(n->st)) != MESH_OK)
+		return rc;
+	rc = node_deliver(n, &b, pk, now, &res);
+	if (rc == MESH_ESTORE) {
+		store_rollback_to(n->st);
+		return rc;
+	}
+	if (rc < 0 && rc != MESH_ENOPREKEY) {
+		store_rollback_to(n->st);
+		return 0;
+	}
+	if ((rc = store_release(n->st)) != MESH_OK)
+		return rc;
+	/* Still waiting if collect_pending would take it again. */
+	if (store_has_bundle(n->st, b.id) <= 0)
+		return 1;
+	if (b.h.type == BUNDLE_MSG && store_get_msg(n->st, b.id, &rec) == MESH_OK)
+		return 1;
 	return 0;
 }
 
@@ -265,11 +312,9 @@ int
 node_retry_pending(struct node *n, int64_t now)
 {
 	struct pending p = { .cap = 64, .node = n };
-	struct accept_result res;
-	struct bundle b;
 	uint8_t flag;
 	size_t flen;
-	int rc, left = 0;
+	int rc, skip = 0;
 
 	if (store_meta_get(n->st, "pending_delivery", &flag, 1, &flen) != MESH_OK || flen != 1 ||
 	    flag != '1')
@@ -280,38 +325,28 @@ node_retry_pending(struct node *n, int64_t now)
 		rc = MESH_ENOMEM;
 		goto out;
 	}
-	if ((rc = store_each_bundle(n->st, now, collect_pending, &p)) < 0)
-		goto out;
-	left = rc > 0;
 	store_meta_set(n->st, "pending_delivery", (const uint8_t *)"0", 1);
-	for (int i = 0; i < p.n; i++) {
-		uint8_t pk[APAGON_SIGN_PK];
-		struct stored_bundle sb;
-		struct chain ch;
-		int is_auth;
+	/*
+	 * Page through everything that waits, 64 bundles at a time. What still waits
+	 * after its try (no prekey yet, or never openable) is passed over by the next
+	 * page, so bundles that can never be opened cannot hold back the others.
+	 */
+	for (;;) {
+		int more;
 
-		if (bundle_decode(&b, p.raw[i], p.len[i], &n->nk) != MESH_OK ||
-		    accept_find_sender(&n->ax, &b, pk, &ch, &is_auth) != MESH_OK)
-			continue;
-		if (store_get_bundle(n->st, b.id, &sb) != MESH_OK)
-			continue;
-		memset(&res, 0, sizeof res);
-		memcpy(res.id, b.id, APAGON_HASH);
-		res.expires_at = sb.expires_at;
-		if ((rc = store_savepoint(n->st)) != MESH_OK)
+		p.n = 0;
+		p.skip = skip;
+		if ((rc = store_each_bundle(n->st, now, collect_pending, &p)) < 0)
 			goto out;
-		rc = node_deliver(n, &b, pk, now, &res);
-		if (rc == MESH_ESTORE) {
-			store_rollback_to(n->st);
-			goto out;
+		more = rc > 0;
+		for (int i = 0; i < p.n; i++) {
+			if ((rc = try_pending(n, p.raw[i], p.len[i], now)) < 0)
+				goto out;
+			skip += rc == 0;
 		}
-		if (rc < 0 && rc != MESH_ENOPREKEY)
-			store_rollback_to(n->st);
-		else if ((rc = store_release(n->st)) != MESH_OK)
-			goto out;
+		if (!more)
+			break;
 	}
-	if (left)
-		store_meta_set(n->st, "pending_delivery", (const uint8_t *)"1", 1);
 	rc = MESH_OK;
 out:
 	free(p.raw);
