@@ -56,6 +56,10 @@
 #define ANN_FIRST        1      /* just connected: everyone answers, sessions restart */
 #define ANN_REPLY        2      /* the answer, sent to the newcomer's own topic */
 #define ANN_BYE          3      /* leaving (also our last will) */
+/* Announcement plaintext: token (16) || flag (1) || sequence number (8, big-endian). */
+#define ANN_LEN          (MQTT_TOKEN + 1 + 8)
+#define ANN_SEQ_WILL     UINT64_MAX     /* the last will's: nothing can follow it */
+#define MQTT_GONE        64             /* tokens that said goodbye, remembered */
 
 #define MQTT_ANNOUNCE_MS (30 * 1000)
 #define MQTT_PEER_TTL_MS (3 * MQTT_ANNOUNCE_MS + 5000)  /* three missed hellos */
@@ -97,6 +101,12 @@ struct mqtt {
 
 	struct transport_peer *peers;
 	int npeers;
+	uint64_t ann_seq;               /* our last announcement's sequence number */
+	struct gone {                   /* tokens that left, with their last number */
+		uint8_t token[MQTT_TOKEN];
+		uint64_t seq;
+	} gone[MQTT_GONE];
+	int gone_next;
 
 	double rx_tokens;               /* flood bucket */
 	uint64_t rx_fill_ms;
@@ -106,6 +116,7 @@ struct mqtt {
 		int64_t rx_bytes, tx_bytes;
 		int64_t rej_topic, rej_empty_topic, rej_oversize, rej_short, rej_version;
 		int64_t rej_auth, rej_decode, rej_unknown_peer, rej_flood, rej_peers_full;
+		int64_t rej_stale;
 		int64_t tx_errors, connects, disconnects, connect_failures;
 	} n;
 };
@@ -172,6 +183,12 @@ node_topic(const struct mqtt *m, char *out, size_t cap, const uint8_t token[MQTT
 
 /* ---------------- peers ---------------- */
 
+/* A peer, with the sequence number of the newest announcement heard from it. */
+struct mqtt_peer {
+	struct transport_peer tp;       /* first: the transport's lists hold these */
+	uint64_t seq;
+};
+
 static struct transport_peer *
 peer_find(struct mqtt *m, const uint8_t token[MQTT_TOKEN])
 {
@@ -191,7 +208,7 @@ peer_add(struct mqtt *m, const uint8_t token[MQTT_TOKEN])
 		m->n.rej_peers_full++;
 		return NULL;
 	}
-	if ((p = calloc(1, sizeof *p)) == NULL)
+	if ((p = calloc(1, sizeof(struct mqtt_peer))) == NULL)
 		return NULL;
 	p->t = m->t;
 	memcpy(p->addr, token, MQTT_TOKEN);
@@ -255,14 +272,41 @@ publish_sealed(struct mqtt *m, const char *topic, int kind, const uint8_t *plain
 }
 
 static void
+ann_plain(uint8_t out[ANN_LEN], const uint8_t token[MQTT_TOKEN], int flags, uint64_t seq)
+{
+	memcpy(out, token, MQTT_TOKEN);
+	out[MQTT_TOKEN] = (uint8_t)flags;
+	for (int i = 0; i < 8; i++)
+		out[MQTT_TOKEN + 1 + i] = (uint8_t)(seq >> (56 - 8 * i));
+}
+
+static void
 announce(struct mqtt *m, const char *topic, int flags)
 {
-	uint8_t plain[MQTT_TOKEN + 1];
+	uint8_t plain[ANN_LEN];
 
-	memcpy(plain, m->token, MQTT_TOKEN);
-	plain[MQTT_TOKEN] = (uint8_t)flags;
+	ann_plain(plain, m->token, flags, ++m->ann_seq);
 	if (publish_sealed(m, topic, MQTT_KIND_ANNOUNCE, plain, sizeof plain) == 0)
 		m->n.tx_announces++;
+}
+
+/*
+ * A new token for each connection to the broker, and the last will that goes with it.
+ * The will (a "bye" numbered ANN_SEQ_WILL) ends its token for good at every node that
+ * hears it, so the next connection must not reuse the token.
+ */
+static int
+new_token(struct mqtt *m)
+{
+	uint8_t plain[ANN_LEN], will[MQTT_OVERHEAD + ANN_LEN];
+
+	randombytes_buf(m->token, sizeof m->token);
+	node_topic(m, m->topic_self, sizeof m->topic_self, m->token);
+	m->ann_seq = 0;
+	ann_plain(plain, m->token, ANN_BYE, ANN_SEQ_WILL);
+	seal(m, will, MQTT_KIND_ANNOUNCE, m->topic_announce, plain, sizeof plain);
+	return mosquitto_will_set(m->mosq, m->topic_announce, (int)sizeof will, will, 0, false) ==
+	    MOSQ_ERR_SUCCESS ? 0 : -EINVAL;
 }
 
 /* ---------------- connection ---------------- */
@@ -323,6 +367,10 @@ try_connect(struct mqtt *m)
 
 	m->state = MQTT_CONNECTING;
 	m->deadline_ms = m->now_ms + MQTT_CONNECT_MS;
+	if (new_token(m) != 0) {
+		went_down(m, "cannot set the last will");
+		return;
+	}
 	rc = mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		snprintf(why, sizeof why, "cannot connect: %s", mosq_err(rc, e, sizeof e));
@@ -392,20 +440,45 @@ on_announce(struct mqtt *m, const uint8_t *plain, int plen, int on_own_topic)
 {
 	const uint8_t *token = plain;
 	struct transport_peer *p;
+	uint64_t seq;
 	int flags;
 
-	if (plen != MQTT_TOKEN + 1 || plain[MQTT_TOKEN] > ANN_BYE) {
+	if (plen != ANN_LEN || plain[MQTT_TOKEN] > ANN_BYE) {
 		m->n.rej_decode++;
 		return;
 	}
 	flags = plain[MQTT_TOKEN];
+	seq = 0;
+	for (int i = 0; i < 8; i++)
+		seq = seq << 8 | plain[MQTT_TOKEN + 1 + i];
 	if (sodium_memcmp(token, m->token, MQTT_TOKEN) == 0)
 		return;                 /* our own, echoed by the broker */
 	m->n.rx_announces++;
 	p = peer_find(m, token);
+	/*
+	 * Sealed announcements cannot be forged without the network key, but anyone on
+	 * the broker can publish one again. Only a number higher than the last one heard
+	 * from its token counts: a replayed "first" or "bye" cannot tear a session down,
+	 * and a token that said goodbye cannot be brought back.
+	 */
+	for (int i = 0; i < MQTT_GONE && !p; i++) {
+		if (sodium_memcmp(m->gone[i].token, token, MQTT_TOKEN) == 0 &&
+		    seq <= m->gone[i].seq) {
+			m->n.rej_stale++;
+			return;
+		}
+	}
+	if (p && seq <= ((struct mqtt_peer *)p)->seq) {
+		m->n.rej_stale++;
+		return;
+	}
 	if (flags == ANN_BYE) {
-		if (p)
+		if (p) {
+			memcpy(m->gone[m->gone_next].token, token, MQTT_TOKEN);
+			m->gone[m->gone_next].seq = seq;
+			m->gone_next = (m->gone_next + 1) % MQTT_GONE;
 			peer_remove(m, p);
+		}
 		return;
 	}
 	if (p && flags == ANN_FIRST) {
@@ -429,6 +502,7 @@ on_announce(struct mqtt *m, const uint8_t *plain, int plen, int on_own_topic)
 		node_topic(m, topic, sizeof topic, token);
 		announce(m, topic, ANN_REPLY);
 	}
+	((struct mqtt_peer *)p)->seq = seq;
 	p->last_ms = m->now_ms;
 }
 
@@ -538,7 +612,7 @@ mqtt_open(struct transport *t, const struct conf_section *s)
 {
 	struct mqtt *m;
 	char path[4096], pass[1024], client_id[32], h[25];
-	uint8_t id[12], topic_key[16], will[MQTT_OVERHEAD + MQTT_TOKEN + 1];
+	uint8_t id[12], topic_key[16];
 	const char *user = conf_get(s, "username");
 	int rc;
 
@@ -561,8 +635,7 @@ mqtt_open(struct transport *t, const struct conf_section *s)
 	    t->network_key, APAGON_KEY);
 	hex(m->prefix, topic_key, 8);
 	snprintf(m->topic_announce, sizeof m->topic_announce, "%s/a", m->prefix);
-	randombytes_buf(m->token, sizeof m->token);
-	node_topic(m, m->topic_self, sizeof m->topic_self, m->token);
+	/* The token (and the topic it names) is drawn at each connection: new_token(). */
 
 	/* The client ID is random too: the broker's logs learn nothing lasting. */
 	randombytes_buf(id, sizeof id);
@@ -601,19 +674,6 @@ mqtt_open(struct transport *t, const struct conf_section *s)
 			rc = -EINVAL;
 			goto fail;
 		}
-	}
-	/* If we vanish, the broker says goodbye for us. */
-	{
-		uint8_t plain[MQTT_TOKEN + 1];
-
-		memcpy(plain, m->token, MQTT_TOKEN);
-		plain[MQTT_TOKEN] = ANN_BYE;
-		seal(m, will, MQTT_KIND_ANNOUNCE, m->topic_announce, plain, sizeof plain);
-	}
-	if (mosquitto_will_set(m->mosq, m->topic_announce, (int)sizeof will, will, 0, false) !=
-	    MOSQ_ERR_SUCCESS) {
-		rc = -EINVAL;
-		goto fail;
 	}
 	m->state = MQTT_WAITING;
 	m->retry_ms = 0;                /* connect on the first ready() */
@@ -817,6 +877,7 @@ mqtt_stats(const struct transport *t, void (*fn)(void *, const char *, int64_t),
 	fn(ctx, "rejected.unknown_peer", m->n.rej_unknown_peer);
 	fn(ctx, "rejected.flood", m->n.rej_flood);
 	fn(ctx, "rejected.peers_full", m->n.rej_peers_full);
+	fn(ctx, "rejected.stale_announcement", m->n.rej_stale);
 	fn(ctx, "connects", m->n.connects);
 	fn(ctx, "disconnects", m->n.disconnects);
 	fn(ctx, "connect_failures", m->n.connect_failures);

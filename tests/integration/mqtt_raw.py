@@ -8,6 +8,9 @@ refuse to send. Talks only to the broker given (the tests use 127.0.0.1).
   mqtt_raw.py PORT emptytopic             a PUBLISH with a zero-length topic
   mqtt_raw.py PORT fake TOPIC N           N payloads shaped like apagon's (version 1,
                                           kind, salt, tag) under a wrong key
+  mqtt_raw.py PORT capture TOPIC DIR      subscribe and write each payload received
+                                          to DIR/NNN, until killed
+  mqtt_raw.py PORT replay TOPIC FILE...   publish each FILE's bytes verbatim, in order
 """
 import os
 import socket
@@ -48,9 +51,53 @@ def publish(s, topic, payload):
     s.sendall(packet(0x30, mqtt_str(topic) + payload))
 
 
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            sys.exit(0)
+        b += c
+    return b
+
+
+def capture(s, topic, outdir):
+    """Someone on the broker without the network key, recording what passes."""
+    s.settimeout(None)
+    s.sendall(packet(0x82, struct.pack(">H", 1) + mqtt_str(topic) + b"\x00"))
+    i = 0
+    while True:
+        head = recv_exact(s, 1)[0]
+        n, mult = 0, 1
+        while True:
+            b = recv_exact(s, 1)[0]
+            n += (b & 127) * mult
+            mult *= 128
+            if not b & 128:
+                break
+        body = recv_exact(s, n)
+        if head >> 4 == 3:
+            tlen = struct.unpack(">H", body[:2])[0]
+            path = os.path.join(outdir, "%03d" % i)
+            with open(path + ".tmp", "wb") as f:
+                f.write(body[2 + tlen:])
+            os.rename(path + ".tmp", path)
+            i += 1
+
+
 def main():
     port, mode = int(sys.argv[1]), sys.argv[2]
     s = connect(port)
+    if mode == "capture":
+        capture(s, sys.argv[3].encode(), sys.argv[4])
+        return
+    if mode == "replay":
+        for path in sys.argv[4:]:
+            with open(path, "rb") as f:
+                publish(s, sys.argv[3].encode(), f.read())
+        s.sendall(packet(0xE0, b""))
+        s.close()
+        return
     if mode == "emptytopic":
         publish(s, b"", b"x")
     else:
