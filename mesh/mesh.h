@@ -6,6 +6,8 @@
 #ifndef APAGON_MESH_H
 #define APAGON_MESH_H
 
+#include <stddef.h>
+
 /*
  * Error codes. The first block doubles as the acceptance path's rejection reasons
  * (docs/protocol.md, "Acceptance"): each has a short name, used as the counter name
@@ -40,5 +42,10 @@ const char *mesh_strerror(int err);
 
 /* Short, stable name of a rejection reason ("signature", "quota", ...). */
 const char *mesh_reason_name(int err);
+
+/* Make room for `need` elements of `size` bytes in the array *p of capacity *cap,
+ * doubling from `first`: 0, or -1 when out of memory or the size would overflow (then
+ * *p and *cap are unchanged). */
+int mesh_grow(void **p, size_t *cap, size_t need, size_t size, size_t first);
 
 #endif

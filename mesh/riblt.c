@@ -189,26 +189,9 @@ riblt_decoder_free(struct riblt_decoder *d)
 }
 
 static int
-grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t ncap = *cap ? *cap : 64;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	while (ncap < need)
-		ncap *= 2;
-	if (!(np = realloc(*p, ncap * size)))
-		return -1;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
-
-static int
 push(struct riblt_decoder *d, uint64_t i)
 {
-	if (grow((void **)&d->stack, &d->capstack, d->nstack + 1, sizeof *d->stack) != 0)
+	if (mesh_grow((void **)&d->stack, &d->capstack, d->nstack + 1, sizeof *d->stack, 64) != 0)
 		return -1;
 	d->stack[d->nstack++] = (uint32_t)i;
 	return 0;
@@ -243,7 +226,7 @@ peel(struct riblt_decoder *d)
 				return MESH_ENOMEM;
 			riblt_item_advance(&it);
 		}
-		if (grow((void **)&d->dec, &d->capdec, d->ndec + 1, sizeof *d->dec) != 0)
+		if (mesh_grow((void **)&d->dec, &d->capdec, d->ndec + 1, sizeof *d->dec, 64) != 0)
 			return MESH_ENOMEM;
 		{
 			size_t capsign = d->capdec;
@@ -274,7 +257,7 @@ riblt_decoder_add(struct riblt_decoder *d, const struct riblt_symbol *sym, size_
 		d->failed = 1;
 		return MESH_EINVAL;
 	}
-	if (grow((void **)&d->res, &d->cap, end, sizeof *d->res) != 0) {
+	if (mesh_grow((void **)&d->res, &d->cap, end, sizeof *d->res, 64) != 0) {
 		d->failed = 1;
 		return MESH_ENOMEM;
 	}

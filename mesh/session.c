@@ -231,7 +231,7 @@ rate_gate(struct session *s, struct inbundle *in, size_t n, uint64_t now_ms)
 static int
 ack_push(struct session *s, const uint8_t id[RIBLT_ID])
 {
-	if (grow((void **)&s->acks, &s->acks_cap, s->nacks + 1, RIBLT_ID) != 0)
+	if (mesh_grow((void **)&s->acks, &s->acks_cap, s->nacks + 1, RIBLT_ID, 16) != 0)
 		return MESH_ENOMEM;
 	memcpy(s->acks[s->nacks++], id, RIBLT_ID);
 	return MESH_OK;
@@ -448,7 +448,7 @@ collect_msg(void *ctx, const struct session_msg *m)
 {
 	struct parsed *p = ctx;
 
-	if (grow((void **)&p->m, &p->cap, p->n + 1, sizeof *p->m) != 0) {
+	if (mesh_grow((void **)&p->m, &p->cap, p->n + 1, sizeof *p->m, 16) != 0) {
 		p->err = MESH_ENOMEM;
 		return 1;
 	}

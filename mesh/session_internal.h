@@ -164,23 +164,6 @@ get_u64(const uint8_t *p)
 	return v;
 }
 
-static inline int
-grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t ncap = *cap ? *cap : 16;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	while (ncap < need)
-		ncap *= 2;
-	if (!(np = realloc(*p, ncap * size)))
-		return -1;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
-
 /* session.c */
 void sess_close_with(struct session *s, int err);
 

@@ -92,7 +92,7 @@ q_push(struct session *s, const uint8_t id[APAGON_HASH], int rank)
 {
 	size_t i;
 
-	if (grow((void **)&s->heap, &s->capheap, s->nheap + 1, sizeof *s->heap) != 0)
+	if (mesh_grow((void **)&s->heap, &s->capheap, s->nheap + 1, sizeof *s->heap, 16) != 0)
 		return MESH_ENOMEM;
 	i = s->nheap++;
 	memcpy(s->heap[i].id, id, APAGON_HASH);
@@ -175,7 +175,7 @@ collect_one(void *ctx, const uint8_t id[APAGON_HASH], int prec, int type)
 {
 	struct collect *c = ctx;
 
-	if (grow((void **)&c->r, &c->cap, c->n + 1, sizeof *c->r) != 0) {
+	if (mesh_grow((void **)&c->r, &c->cap, c->n + 1, sizeof *c->r, 16) != 0) {
 		c->err = MESH_ENOMEM;
 		return 1;
 	}
@@ -391,7 +391,7 @@ d_finish(struct session *s, int failed)
 
 				if (e && (e->flags & F_HELD))
 					continue;
-				if (grow((void **)&s->wants, &s->wants_cap, s->nwants + 1, PREFIX) != 0)
+				if (mesh_grow((void **)&s->wants, &s->wants_cap, s->nwants + 1, PREFIX, 16) != 0)
 					break;
 				memcpy(s->wants[s->nwants++], id, PREFIX);
 			} else {
