@@ -3,14 +3,32 @@
  */
 #include "rnode.h"
 
-int
-rnode_parse_host(const uint8_t *body, size_t len, struct rnode_cmd *c)
+/* Split a frame body into command and argument; -1 for an empty body. */
+static int
+split(const uint8_t *body, size_t len, struct rnode_cmd *c)
 {
 	c->cmd = len ? body[0] : 0;
 	c->arg = len ? body + 1 : body;
 	c->len = len ? len - 1 : 0;
 	c->value = 0;
-	if (len == 0)
+	return len ? 0 : -1;
+}
+
+/* An argument of exactly `width` bytes (1, 2 or 4, big-endian), into c->value. */
+static int
+fixed(struct rnode_cmd *c, size_t width)
+{
+	if (c->len != width)
+		return -1;
+	c->value = width == 4 ? rnode_get_u32(c->arg) :
+	    width == 2 ? rnode_get_u16(c->arg) : c->arg[0];
+	return 0;
+}
+
+int
+rnode_parse_host(const uint8_t *body, size_t len, struct rnode_cmd *c)
+{
+	if (split(body, len, c) != 0)
 		return -1;
 	switch (c->cmd) {
 	case RNODE_CMD_DATA:
@@ -23,25 +41,16 @@ rnode_parse_host(const uint8_t *body, size_t len, struct rnode_cmd *c)
 		return 0;
 	case RNODE_CMD_FREQUENCY:
 	case RNODE_CMD_BANDWIDTH:
-		if (c->len != 4)
-			return -1;
-		c->value = rnode_get_u32(c->arg);
-		return 0;
+		return fixed(c, 4);
 	case APG_CMD_PREAMBLE:
-		if (c->len != 2)
-			return -1;
-		c->value = rnode_get_u16(c->arg);
-		return 0;
+		return fixed(c, 2);
 	case RNODE_CMD_TXPOWER:
 	case RNODE_CMD_SF:
 	case RNODE_CMD_CR:
 	case RNODE_CMD_RADIO_STATE:
 	case RNODE_CMD_DETECT:
 	case APG_CMD_REGION:
-		if (c->len != 1)
-			return -1;
-		c->value = c->arg[0];
-		return 0;
+		return fixed(c, 1);
 	case RNODE_CMD_FW_VERSION:
 	case RNODE_CMD_PLATFORM:
 	case RNODE_CMD_MCU:
@@ -61,11 +70,7 @@ rnode_parse_host(const uint8_t *body, size_t len, struct rnode_cmd *c)
 int
 rnode_parse_modem(const uint8_t *body, size_t len, struct rnode_cmd *c)
 {
-	c->cmd = len ? body[0] : 0;
-	c->arg = len ? body + 1 : body;
-	c->len = len ? len - 1 : 0;
-	c->value = 0;
-	if (len == 0)
+	if (split(body, len, c) != 0)
 		return -1;
 	switch (c->cmd) {
 	case RNODE_CMD_DATA:
@@ -74,15 +79,9 @@ rnode_parse_modem(const uint8_t *body, size_t len, struct rnode_cmd *c)
 	case RNODE_CMD_BANDWIDTH:
 	case RNODE_CMD_STAT_RX:
 	case RNODE_CMD_STAT_TX:
-		if (c->len != 4)
-			return -1;
-		c->value = rnode_get_u32(c->arg);
-		return 0;
+		return fixed(c, 4);
 	case APG_CMD_PREAMBLE:
-		if (c->len != 2)
-			return -1;
-		c->value = rnode_get_u16(c->arg);
-		return 0;
+		return fixed(c, 2);
 	case RNODE_CMD_TXPOWER:
 	case RNODE_CMD_SF:
 	case RNODE_CMD_CR:
@@ -94,10 +93,7 @@ rnode_parse_modem(const uint8_t *body, size_t len, struct rnode_cmd *c)
 	case RNODE_CMD_STAT_RSSI:
 	case RNODE_CMD_STAT_SNR:
 	case APG_CMD_REGION:
-		if (c->len != 1)
-			return -1;
-		c->value = c->arg[0];
-		return 0;
+		return fixed(c, 1);
 	case RNODE_CMD_FW_VERSION:
 		return c->len == 2 ? 0 : -1;
 	case RNODE_CMD_STAT_CHTM:
