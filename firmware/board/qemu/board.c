@@ -18,6 +18,7 @@
 #include "../../modem.h"
 #include "../../sx126x.h"
 #include "../common/cortex_m.h"
+#include "../common/rx_ring.h"
 #include "../../host/sx126x_model.h"
 
 /* qemu's mps2 boards run the core (and SysTick) at 25 MHz (AN386 SYSCLK). */
@@ -43,7 +44,6 @@
 #define QEMU_PLATFORM APG_PLATFORM_QEMU
 #define QEMU_MCU      APG_MCU_QEMU
 
-#define RX_RING 512   /* a power of two */
 
 /* How the reflected frame is heard: a strong nearby signal (dBm, SNR in 1/4 dB). */
 #define ECHO_RSSI_DBM -40
@@ -62,10 +62,7 @@ struct echo {
 };
 
 struct board {
-	volatile uint8_t rx[RX_RING];
-	volatile uint32_t rx_head;     /* written by the RX interrupt */
-	volatile uint32_t rx_tail;     /* written by the main loop */
-	volatile uint32_t rx_drops;
+	struct rx_ring rx;
 	uint64_t spi_now_us;           /* time of the SPI transaction under way */
 	struct sx_model radio;
 	struct echo echo;
@@ -83,31 +80,16 @@ board_irq(unsigned irq)
 	 * interrupt pending, and the UART would take no more. */
 	UART_INTCLEAR = UART_INT_RX;
 	while (UART_STATE & UART_STATE_RXFULL) {
-		uint8_t b = (uint8_t)UART_DATA;
-
-		if (board.rx_head - board.rx_tail < RX_RING)
-			board.rx[board.rx_head++ % RX_RING] = b;
-		else
-			board.rx_drops++;
+		rx_ring_put(&board.rx, (uint8_t)UART_DATA);
 	}
-}
-
-static uint64_t
-qemu_now_ms(void *ctx)
-{
-	(void)ctx;
-	return cm_now_ms();
 }
 
 static size_t
 qemu_uart_read(void *ctx, uint8_t *buf, size_t cap)
 {
 	struct board *b = ctx;
-	size_t n = 0;
 
-	while (n < cap && b->rx_tail != b->rx_head)
-		buf[n++] = b->rx[b->rx_tail++ % RX_RING];
-	return n;
+	return rx_ring_read(&b->rx, buf, cap);
 }
 
 static size_t
@@ -222,7 +204,7 @@ qemu_idle(void *ctx, uint32_t max_ms)
 }
 
 static const struct hal_ops qemu_hal_ops = {
-	.now_ms = qemu_now_ms,
+	.now_ms = board_now_ms,
 	.uart_read = qemu_uart_read,
 	.uart_write = qemu_uart_write,
 	.spi_transfer = qemu_spi_transfer,

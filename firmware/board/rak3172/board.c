@@ -18,6 +18,7 @@
 #include "../../modem.h"
 #include "../../sx126x.h"
 #include "stm32wl.h"
+#include "../common/rx_ring.h"
 
 #define BAUD 115200u
 
@@ -26,14 +27,9 @@
 #define RAK3172_PLATFORM APG_PLATFORM_RAK3172
 #define RAK3172_MCU      APG_MCU_STM32WL
 
-#define RX_RING 512   /* a power of two */
-
 struct board {
 	uint32_t core_hz;
-	volatile uint8_t rx[RX_RING];
-	volatile uint32_t rx_head;    /* written by the USART2 interrupt */
-	volatile uint32_t rx_tail;    /* written by the main loop */
-	volatile uint32_t rx_drops;   /* ring full, or the USART overran */
+	struct rx_ring rx;            /* filled by the USART2 interrupt */
 };
 
 static struct board board;
@@ -147,35 +143,20 @@ board_irq(unsigned irq)
 
 		if (isr & USART_ISR_ORE) {
 			USART_ICR(USART2_BASE) = USART_ICR_ORECF;
-			board.rx_drops++;
+			board.rx.drops++;
 		}
 		if (!(isr & USART_ISR_RXNE))
 			break;
-		uint8_t b = (uint8_t)USART_RDR(USART2_BASE);   /* reading clears RXNE */
-
-		if (board.rx_head - board.rx_tail < RX_RING)
-			board.rx[board.rx_head++ % RX_RING] = b;
-		else
-			board.rx_drops++;
+		rx_ring_put(&board.rx, (uint8_t)USART_RDR(USART2_BASE));       /* clears RXNE */
 	}
-}
-
-static uint64_t
-rak_now_ms(void *ctx)
-{
-	(void)ctx;
-	return cm_now_ms();
 }
 
 static size_t
 rak_uart_read(void *ctx, uint8_t *buf, size_t cap)
 {
 	struct board *b = ctx;
-	size_t n = 0;
 
-	while (n < cap && b->rx_tail != b->rx_head)
-		buf[n++] = b->rx[b->rx_tail++ % RX_RING];
-	return n;
+	return rx_ring_read(&b->rx, buf, cap);
 }
 
 static size_t
@@ -280,7 +261,7 @@ rak_antenna(void *ctx, int mode)
 }
 
 static const struct hal_ops rak_hal_ops = {
-	.now_ms = rak_now_ms,
+	.now_ms = board_now_ms,
 	.uart_read = rak_uart_read,
 	.uart_write = rak_uart_write,
 	.spi_transfer = rak_spi_transfer,
