@@ -52,6 +52,10 @@ int control_open(struct control **out, const char *path, control_call_fn call, v
 /* Stop listening, drop every client, unlink the socket. */
 void control_close(struct control *);
 
+/* The client side, for the CLI and tools: a connected socket to DIR/control.sock, or
+ * -1 (errno set) when no daemon answers there. */
+int control_dial(const char *dir);
+
 /* Fill up to `max` pollfds (listener and clients); returns how many. */
 int control_pollfds(struct control *, struct pollfd *pfds, int max);
 /* Read and handle requests on the pollfds control_pollfds() filled last. Replies are

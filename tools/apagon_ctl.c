@@ -6,6 +6,7 @@
  * daemon. The protocol is node/control.h's: newline-delimited JSON-RPC 2.0.
  */
 #include "apagon.h"
+#include "../node/control.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -27,34 +28,13 @@ static volatile sig_atomic_t watch_stop;        /* apagon watch was interrupted 
 
 /* ---------------- the connection ---------------- */
 
-/* A connected socket to DIR/control.sock, or -1 when no daemon answers. */
-static int
-ctl_connect(const char *dir)
-{
-	struct sockaddr_un sa;
-	int fd;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	if ((size_t)snprintf(sa.sun_path, sizeof sa.sun_path, "%s/control.sock", dir) >=
-	    sizeof sa.sun_path)
-		return -1;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* The daemon's socket for this invocation's directory, or -1. */
 static int
 ctl_open(struct cli *c)
 {
 	const char *dir = cli_dir(c);
 
-	return dir ? ctl_connect(dir) : -1;
+	return dir ? control_dial(dir) : -1;
 }
 
 struct reader {
@@ -577,7 +557,7 @@ need_daemon(struct cli *c, int *fd)
 
 	if (!dir)
 		return CLI_FAIL;
-	if ((*fd = ctl_connect(dir)) < 0)
+	if ((*fd = control_dial(dir)) < 0)
 		return cli_err(c, "%s: no apagond is running for %s (its control.sock does not "
 		    "answer). Start one with: apagond --dir %s", c->verb, dir, dir);
 	return CLI_OK;

@@ -18,6 +18,7 @@
  * the daemon answers inside its own loop.
  */
 #include "drill.h"
+#include "../node/control.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -303,26 +304,6 @@ broker_config(struct drill *d, int site, const int *relay_port)
 
 /* ---------------- nodes ---------------- */
 
-static int
-unix_connect(const char *dir)
-{
-	struct sockaddr_un sa;
-	int fd;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	if ((size_t)snprintf(sa.sun_path, sizeof sa.sun_path, "%s/control.sock", dir) >=
-	    sizeof sa.sun_path)
-		return -1;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void
 node_close_fds(struct drill_node *n)
 {
@@ -400,7 +381,7 @@ rpc(struct drill *d, int i, const char *method, cJSON *params, char *err, size_t
 		size_t llen = strlen(line), off = 0;
 		int bad = 0;
 
-		if (n->rpc_fd < 0 && (n->rpc_fd = unix_connect(n->dir)) < 0) {
+		if (n->rpc_fd < 0 && (n->rpc_fd = control_dial(n->dir)) < 0) {
 			snprintf(err, errcap, "the node's control socket does not answer");
 			break;
 		}
@@ -480,7 +461,7 @@ subscribe(struct drill *d, int i)
 	struct drill_node *n = &d->node[i];
 	static const char req[] = "{\"jsonrpc\":\"2.0\",\"method\":\"subscribe\",\"id\":0}\n";
 
-	if ((n->sub_fd = unix_connect(n->dir)) < 0)
+	if ((n->sub_fd = control_dial(n->dir)) < 0)
 		return -1;
 	if (send(n->sub_fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1)) {
 		close(n->sub_fd);
