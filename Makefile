@@ -123,6 +123,21 @@ $(BUILD)/fuzz/replay_fuzz_scenario $(BUILD)/fuzz/libfuzzer_fuzz_scenario: tools/
 $(BUILD)/fuzz/replay_fuzz_scenario $(BUILD)/fuzz/libfuzzer_fuzz_scenario: FUZZ_EXTRA := tools/drill_scenario.c
 # ---- end apagon-drill ----
 
+# ---- Bluetooth (issue 5; docs/bluetooth.md): BlueZ's libbluetooth, the VM test ----
+# node/transport_bt.c links libbluetooth (Debian's libbluetooth-dev, pkg-config
+# "bluez"). `make test-bluetooth` runs only the QEMU VM test, which boots Debian's
+# kernel with the real Bluetooth stack (tests/bluetooth/, cache in $(BUILD)/bt-cache).
+PKGS       += bluez
+PKG_CFLAGS += $(shell pkg-config --cflags bluez 2>/dev/null)
+PKG_LIBS   += $(shell pkg-config --libs bluez 2>/dev/null)
+# The VM test (run by tests/run.sh with the rest) uses bench_bt as its raw L2CAP tool.
+test-run: $(BUILD)/bench/bench_bt
+.PHONY: test-bluetooth
+test-bluetooth: depcheck
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_bt
+	@APAGON_BIN=$(BUILD)/apagon sh tests/integration/bluetooth_vm.sh
+# ---- end Bluetooth ----
+
 # ---- firmware cross build (issue 4; firmware/board/, docs/modem.md "Board image") ----
 # The modem core (firmware/*.c, firmware/proto/*.c) cross-compiled with Debian's
 # gcc-arm-none-eabi and newlib-nano into two images under $(BUILD)/firmware/:

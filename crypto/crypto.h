@@ -59,6 +59,12 @@
 #define APAGON_CTX_MQTT_MSG     "apagon/v1/mqtt-message-key"
 /* The Bluetooth transport (node/bt_token.c, docs/bluetooth.md): discovery tokens. */
 #define APAGON_CTX_BT_TOKEN     "apagon/v1/bluetooth-token"
+/* The LoRa bearer (node/lora_air.c, docs/protocol.md section 18): the key that
+ * authenticates fragments, digests and requests on air, the MAC under it, and the
+ * short air ID of a bundle. */
+#define APAGON_CTX_LORA_KEY     "apagon/v1/lora-key"
+#define APAGON_CTX_LORA_MAC     "apagon/v1/lora-mac"
+#define APAGON_CTX_LORA_ID      "apagon/v1/lora-air-id"
 
 enum crypto_err {
 	CRYPTO_OK = 0,

@@ -44,9 +44,37 @@ static const struct conf_key mqtt_keys[] = {
 	{ NULL, CONF_STRING, 0, 0, 0 },
 };
 
+/* [bluetooth NAME]: docs/bluetooth.md. LE PSMs 0x0080..0x00FF are the dynamic range
+ * (Core Specification Vol 3 Part A 4.22); max-links stays under the piconet's seven;
+ * peers: up to 8 addresses dialed without discovery. */
+static const struct conf_key bluetooth_keys[] = {
+	{ "adapter", CONF_HOST, 0, 0, 0 },
+	{ "psm", CONF_INT, 0, 0x80, 0xff },
+	{ "max-links", CONF_INT, 0, 1, 7 },
+	{ "peers", CONF_STRING, 0, 0, 0 },
+	{ NULL, CONF_STRING, 0, 0, 0 },
+};
+
+/* [lora NAME]: docs/lora.md. region and preset are checked by the transport against
+ * its tables (it names the file and line); frequency in Hz within 150 MHz..960 MHz,
+ * the SX1262's range; tx-power as the chip allows (-9..22 dBm); slot-ms only for a
+ * simulated channel on a time scale. */
+static const struct conf_key lora_keys[] = {
+	{ "device", CONF_PATH, 1, 0, 0 },
+	{ "region", CONF_STRING, 0, 0, 0 },
+	{ "preset", CONF_STRING, 0, 0, 0 },
+	{ "frequency", CONF_INT, 0, 150000000, 960000000 },
+	{ "tx-power", CONF_INT, 0, 0, 22 },
+	{ "hop-limit", CONF_INT, 0, 1, 15 },
+	{ "slot-ms", CONF_INT, 0, 1, 60000 },
+	{ NULL, CONF_STRING, 0, 0, 0 },
+};
+
 /* One row per section kind; a transport for a new bearer adds its row here. */
 static const struct conf_kind conf_kinds[] = {
 	{ "mqtt", mqtt_keys },
+	{ "bluetooth", bluetooth_keys },
+	{ "lora", lora_keys },
 };
 #define NKINDS (sizeof conf_kinds / sizeof conf_kinds[0])
 

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "log.h"
+#include "lora_glue.h"
 
 static volatile sig_atomic_t sig_stop;
 static volatile sig_atomic_t sig_reload;
@@ -103,6 +104,8 @@ link_try_open(struct daemon *d, struct daemon_link *l, uint64_t now)
 	l->t.ev.peer_up = on_peer_up;
 	l->t.ev.peer_down = on_peer_down;
 	l->t.ev.frame = on_frame;
+	l->t.ev.bundle = lora_glue_bundle;
+	l->t.ev.each_bundle = lora_glue_each_bundle;
 	l->t.network_key = d->n->enr.net.network_key;
 	if (!ops) {
 		rc = -ENOSYS;

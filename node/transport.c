@@ -5,6 +5,8 @@
 
 static const struct transport_ops *const transports[] = {
 	&transport_mqtt_ops,
+	&transport_bt_ops,
+	&transport_lora_ops,
 };
 
 const struct transport_ops *

@@ -53,7 +53,23 @@ struct transport_events {
 	void (*peer_up)(void *ctx, struct transport_peer *);
 	void (*peer_down)(void *ctx, struct transport_peer *);
 	void (*frame)(void *ctx, struct transport_peer *, const uint8_t *buf, size_t len);
+	/* Broadcast bearers (LoRa), which carry bundles rather than pairwise sessions:
+	 * `bundle` runs one received bundle through the node's acceptance path and
+	 * returns TRANSPORT_BUNDLE_* (or < 0: refused; -EAGAIN: not now, e.g. the
+	 * sender's certificate has not arrived yet), with *prec its precedence.
+	 * `each_bundle` calls fn for every live bundle the node holds, highest
+	 * precedence first; flags: TRANSPORT_BUNDLE_OWN, _PENDING (own, no receipt yet). */
+	int (*bundle)(void *ctx, struct transport *, const uint8_t *buf, size_t len, int *prec);
+	void (*each_bundle)(void *ctx, struct transport *,
+	    void (*fn)(void *fctx, const uint8_t *buf, size_t len, int prec, int flags),
+	    void *fctx);
 };
+
+#define TRANSPORT_BUNDLE_HELD   0       /* already held: valid, nothing new */
+#define TRANSPORT_BUNDLE_NEW    1       /* accepted and stored */
+#define TRANSPORT_BUNDLE_MINE   2       /* accepted, addressed to this node */
+#define TRANSPORT_BUNDLE_OWN     1      /* each_bundle flags */
+#define TRANSPORT_BUNDLE_PENDING 2
 
 /* What a transport says about itself in "status". */
 struct transport_info {
@@ -109,6 +125,7 @@ const struct transport_ops *transport_find(const char *kind);
 
 extern const struct transport_ops transport_mqtt_ops;
 extern const struct transport_ops transport_bt_ops;      /* "bluetooth" */
+extern const struct transport_ops transport_lora_ops;    /* "lora" */
 
 /* Maximum frame a transport must carry: mesh/session.h's SESSION_MAX_FRAME. */
 #define TRANSPORT_MAX_FRAME 65536

@@ -12,6 +12,8 @@
 
 static const char *const keys[] = {
 	"host", "port", "username", "password-file", "tls-ca", "keepalive",
+	"adapter", "psm", "max-links", "peers",
+	"device", "region", "preset", "frequency", "tx-power", "hop-limit", "slot-ms",
 };
 
 int
@@ -33,7 +35,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	FUZZ_CHECK(c != NULL && conf_count(c) <= CONF_SECTIONS_MAX);
-	cap = (size_t)conf_count(c) * (CONF_NAME_MAX + 16 + 6 * (CONF_VAL_MAX + 20)) + 1;
+	cap = (size_t)conf_count(c) * (CONF_NAME_MAX + 16 + CONF_KEYS_MAX * (CONF_VAL_MAX + 20)) + 1;
 	if ((text = malloc(cap)) == NULL)
 		abort();
 	text[0] = '\0';

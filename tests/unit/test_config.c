@@ -52,8 +52,10 @@ test_errors_name_file_and_line(void)
 	CHECK(strstr(err, "apagon.conf:7: unknown key 'prot' in [mqtt site1]; expected one of "
 	    "host, port, username, password-file, tls-ca, keepalive") != NULL);
 
-	c = parse("[lora radio]\n", err, sizeof err, &rc);
-	CHECK(c == NULL && strstr(err, "apagon.conf:1: unknown section kind 'lora'") != NULL);
+	c = parse("[serial radio]\n", err, sizeof err, &rc);
+	CHECK(c == NULL && strstr(err, "apagon.conf:1: unknown section kind 'serial'") != NULL);
+	c = parse("[lora radio]\nregion = EU868\n", err, sizeof err, &rc);
+	CHECK(c == NULL && strstr(err, "apagon.conf:1: [lora radio] needs 'device'") != NULL);
 	c = parse("host = x\n", err, sizeof err, &rc);
 	CHECK(c == NULL && strstr(err, "apagon.conf:1: 'host' comes before any section") != NULL);
 	c = parse("[mqtt a]\nhost = x\n[mqtt a]\nhost = y\n", err, sizeof err, &rc);
@@ -74,13 +76,13 @@ test_every_error_listed(void)
 {
 	char err[2048];
 	int rc, lines = 0;
-	struct conf *c = parse("[mqtt a]\nprot = 1\nhots = 2\n[bluetooth b]\n", err,
+	struct conf *c = parse("[mqtt a]\nprot = 1\nhots = 2\n[serial b]\n", err,
 	    sizeof err, &rc);
 
 	CHECK(c == NULL);
 	for (const char *p = err; (p = strchr(p, '\n')) != NULL; p++)
 		lines++;
-	CHECK_EQ(lines, 4);             /* prot, hots, bluetooth, and host missing */
+	CHECK_EQ(lines, 4);             /* prot, hots, serial, and host missing */
 }
 
 static void

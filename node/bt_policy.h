@@ -1,0 +1,112 @@
+/*
+ * The Bluetooth connection manager's policy (docs/bluetooth.md): which peers to
+ * dial, which incoming connections to take, and which links to drop. Plain C with no
+ * I/O and no clock (time comes in as now_ms), so tests/unit/test_bt.c drives it
+ * directly; node/transport_bt.c does what it says.
+ *
+ * The rules:
+ *   - a cap on concurrent links (dialing + up), below the piconet limit of seven
+ *     active peripherals per central and well below what phones and small boards
+ *     manage in practice;
+ *   - of two discovered peers, the one with the lower address dials, so a pair
+ *     never opens two links to each other; configured peers are dialed regardless,
+ *     and when both ends dialed, the link dialed by the lower address is kept and
+ *     the other is redundant and dropped;
+ *   - peers are dialed least recently linked first; when the cap is reached and
+ *     another peer is waiting, the link up longest (past rotate_ms) is closed, so
+ *     everyone in reach gets a turn (store-and-forward needs contact, not
+ *     permanence);
+ *   - a link silent for idle_ms is dropped (a session sends keepalives), which also
+ *     bounds how long a stranger who never completes a handshake holds a slot;
+ *   - a failed dial backs off, doubling, per peer, and a peer whose link ended or
+ *     failed is dialed again only once it advertises again.
+ */
+#ifndef APAGON_BT_POLICY_H
+#define APAGON_BT_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BT_POLICY_PEERS 64              /* peers remembered */
+
+struct bt_addr {
+	uint8_t b[6];                   /* as on the wire: least significant byte first */
+	uint8_t type;                   /* BDADDR_BREDR, BDADDR_LE_PUBLIC, _RANDOM */
+};
+
+struct bt_policy_params {
+	int max_links;                  /* 1..7 */
+	uint64_t rotate_ms;             /* a link older than this yields to a waiting peer */
+	uint64_t idle_ms;               /* a link silent this long is dropped */
+	uint64_t forget_ms;             /* a peer unseen this long is no longer dialed */
+	uint64_t retry_min_ms, retry_max_ms;
+};
+
+enum bt_peer_state { BT_PEER_IDLE, BT_PEER_DIALING, BT_PEER_UP };
+
+struct bt_peer {
+	struct bt_addr a;
+	enum bt_peer_state state;
+	int configured;                 /* from the config's `peers`: always dialed */
+	int dialed_by_us;               /* the current link's direction */
+	uint64_t seen_ms;               /* last valid token heard; 0: never */
+	uint64_t up_ms;                 /* when the current link came up */
+	uint64_t last_rx_ms;            /* last bytes on the current link */
+	uint64_t last_link_ms;          /* when a link with it last ended; 0: never */
+	uint64_t retry_ms, backoff_ms;  /* dialing: not before retry_ms */
+};
+
+struct bt_policy {
+	struct bt_policy_params p;
+	struct bt_addr self;
+	struct bt_peer peer[BT_POLICY_PEERS];
+	int n;
+};
+
+enum bt_accept {
+	BT_ACCEPT = 0,                  /* take it */
+	BT_ACCEPT_REPLACE = 1,          /* take it; close our own dial to the same peer */
+	BT_REFUSE_FULL = -1,            /* at the cap */
+	BT_REFUSE_DUP = -2,             /* a link with it exists and is the one to keep */
+};
+
+/* Defaults for the zero fields of p. */
+void bt_policy_init(struct bt_policy *, const struct bt_policy_params *p,
+    const struct bt_addr *self);
+
+/* Compare two addresses as numbers (most significant byte first): <0, 0, >0. */
+int bt_addr_cmp(const struct bt_addr *, const struct bt_addr *);
+/* "AA:BB:CC:DD:EE:FF" into out (18 bytes). */
+void bt_addr_str(char out[18], const struct bt_addr *);
+/* Parse "AA:BB:CC:DD:EE:FF"; 0 or -1. type is left as given. */
+int bt_addr_parse(struct bt_addr *, const char *s);
+
+/* A peer advertised a valid token at now (configured: 1 for a `peers` entry). */
+void bt_policy_seen(struct bt_policy *, const struct bt_addr *, int configured, uint64_t now);
+
+/* Links counted against the cap (dialing + up). */
+int bt_policy_links(const struct bt_policy *);
+
+/* The next peer to dial, or NULL: under the cap, seen recently (or configured), not
+ * linked, past its backoff, ours to dial; least recently linked first. */
+const struct bt_peer *bt_policy_next_dial(const struct bt_policy *, uint64_t now);
+
+void bt_policy_dialing(struct bt_policy *, const struct bt_addr *, uint64_t now);
+/* A link is up (dialed_by_us: our dial completed; else we accepted it). */
+void bt_policy_up(struct bt_policy *, const struct bt_addr *, int dialed_by_us, uint64_t now);
+/* Bytes arrived on the link with this peer. */
+void bt_policy_rx(struct bt_policy *, const struct bt_addr *, uint64_t now);
+/* The link ended; failed: a dial that never came up (backs off). */
+void bt_policy_down(struct bt_policy *, const struct bt_addr *, int failed, uint64_t now);
+
+/* Should an incoming connection from this address be taken? */
+enum bt_accept bt_policy_accept(struct bt_policy *, const struct bt_addr *, uint64_t now);
+
+/* A link to drop now (idle, or yielding its turn), or NULL. why: "idle", "rotation". */
+const struct bt_peer *bt_policy_pick_drop(const struct bt_policy *, uint64_t now,
+    const char **why);
+
+/* Milliseconds until the policy may want something done (dial, drop), or -1. */
+int64_t bt_policy_timeout(const struct bt_policy *, uint64_t now);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * Managed flooding of verified bundles over a broadcast bearer (docs/lora.md), sans
+ * I/O: frames and the current time come in, frames to send and a timeout go out, so
+ * the LoRa transport, the unit tests and the benchmark's 20-node simulation all drive
+ * the same code.
+ *
+ * Policy, per bundle (air ID, lora_air.h):
+ *   - a bundle heard for the first time goes through params.accept (the node's
+ *     acceptance path: verify before store or forward); only an accepted one is
+ *     rebroadcast, with its hop count plus one, never past hop_limit;
+ *   - the rebroadcast waits a random backoff that grows with the SNR it was heard at
+ *     (a far receiver, low SNR, relays first: it adds the most coverage, as in
+ *     Meshtastic's managed flooding); hearing suppress_k copies relayed at least as
+ *     far as ours would be cancels it (the sender's own retry does not);
+ *   - a node that transmitted a bundle listens for someone relaying it further (an
+ *     implicit acknowledgement); without one it retransmits, at most `retries` times,
+ *     which recovers frames lost to hidden-terminal collisions;
+ *   - every digest_ms / 2 .. digest_ms a DIGEST may list up to 12 held air IDs
+ *     (rotating through the cache); it is skipped, up to 8 times in a row, while the
+ *     node holds nothing new that it has not heard relayed beyond itself (Trickle,
+ *     RFC 6206, in spirit); a neighbour lacking one sends a REQUEST after a random
+ *     backoff (put off if it hears another node ask for the same), and a holder
+ *     answers by rebroadcasting the bundle (cancelled if another holder answers
+ *     first);
+ *   - output is precedence first: FLASH, IMMEDIATE, PRIORITY bundles, then requests,
+ *     ROUTINE bundles, digests; the caller passes the lowest precedence its airtime
+ *     budget still allows.
+ */
+#ifndef APAGON_LORA_FLOOD_H
+#define APAGON_LORA_FLOOD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lora_air.h"
+
+/* What params.accept says about a bundle. */
+#define LORA_ACCEPT_NEW     1       /* verified and stored: relay it */
+#define LORA_ACCEPT_MINE    2       /* stored, addressed to this node: one copy only */
+#define LORA_ACCEPT_HELD    0       /* already held (another link): do not relay */
+#define LORA_ACCEPT_LATER   (-2)    /* not now (its sender's certificate is still on
+                                       the way): forgotten, taken when heard again */
+/* other < 0: refused by the acceptance path (not relayed, remembered) */
+
+struct lora_flood_params {
+	int hop_limit;                  /* relays after the sender, 1..63 (default 7) */
+	int suppress_k;                 /* copies heard that cancel a rebroadcast (default 1) */
+	uint32_t slot_ms;               /* contention slot: about one frame's airtime */
+	uint32_t digest_ms;             /* between digests; 0: none (transport: 100 slots) */
+	int retries_own;                /* retransmissions without an implicit ack
+	                                   (0: none; the transport uses 2) */
+	int retries_relay;              /* the same for relayed bundles (transport: 1) */
+	int naive;                      /* baseline for benchmarks: every node relays
+	                                   every new bundle once, nothing else */
+	size_t cache_max;               /* bundles kept for relaying and requests (512) */
+	uint32_t seed;                  /* backoff randomness */
+	/* The acceptance path. Called inside lora_flood_input for each bundle heard for
+	 * the first time (hops byte first). Returns LORA_ACCEPT_* or < 0; *prec gets
+	 * its precedence (0..3) when accepted. */
+	int (*accept)(void *ctx, const uint8_t *bundle, size_t len, int *prec);
+	void *ctx;
+};
+
+struct lora_flood_stats {
+	uint64_t frames_in, frames_out;
+	uint64_t bad_short, bad_mac, bad_format;        /* rejected frames, by reason */
+	uint64_t bundles_in;                            /* accepted new */
+	uint64_t bundles_held;                          /* first heard but already held */
+	uint64_t bundles_refused;                       /* refused by the acceptance path */
+	uint64_t bundles_later;                         /* refused for now (LORA_ACCEPT_LATER) */
+	uint64_t bundles_too_big;                       /* offered but over LORA_BUNDLE_MAX */
+	uint64_t dup_heard;                             /* copies of known bundles */
+	uint64_t relays;                                /* rebroadcasts completed */
+	uint64_t suppressed;                            /* rebroadcasts cancelled */
+	uint64_t retries;                               /* retransmissions */
+	uint64_t implicit_acks;                         /* a relay heard after ours */
+	uint64_t digests_out, digests_in;
+	uint64_t requests_out, requests_in, answers;    /* answers: bundles resent on request */
+	uint64_t reasm_timeouts, reasm_inconsistent;
+	uint64_t evicted;                               /* cache entries dropped */
+};
+
+struct lora_flood;
+
+/* A new engine; params is copied (zero fields: defaults). *out NULL on -ENOMEM. */
+int lora_flood_new(struct lora_flood **out, const struct lora_flood_params *p,
+    const uint8_t key[32], uint64_t now_ms);
+void lora_flood_free(struct lora_flood *);
+
+/*
+ * A bundle held locally. flood = 1: new here (our own, or from another link), so send
+ * it now, in precedence order; flood = 0: only remember it (held at start-up), to
+ * answer requests and leave out of ours. Returns 1 if new to the engine, 0 if known,
+ * LORA_ETOOBIG. The bytes are copied.
+ */
+int lora_flood_offer(struct lora_flood *, const uint8_t *bundle, size_t len, int prec,
+    int flood, uint64_t now_ms);
+
+/* 1 if the engine knows this air ID (held or refused). */
+int lora_flood_known(const struct lora_flood *, const uint8_t id[LORA_AIRID]);
+
+/* One frame heard on air, with its SNR in quarter dB. Returns LORA_OK or the frame's
+ * LORA_E* (counted). */
+int lora_flood_input(struct lora_flood *, const uint8_t *frame, size_t len, int snr_x4,
+    uint64_t now_ms);
+
+/*
+ * The next frame to send now whose precedence is at least min_prec (0: anything,
+ * digests and requests included; they go only then): its length, with *prec its precedence; 0 if none
+ * is due.
+ */
+int lora_flood_output(struct lora_flood *, uint64_t now_ms, int min_prec,
+    uint8_t out[LORA_FRAME_MAX], int *prec);
+
+/* Milliseconds until output may have something or a timer runs (0: now), or -1. */
+int64_t lora_flood_timeout(const struct lora_flood *, uint64_t now_ms);
+
+const struct lora_flood_stats *lora_flood_stats(const struct lora_flood *);
+/* Bundles in the cache. */
+size_t lora_flood_size(const struct lora_flood *);
+
+#endif

@@ -1,0 +1,1190 @@
+/*
+ * The Bluetooth transport (docs/bluetooth.md): pairwise links over BlueZ, the Linux
+ * kernel's Bluetooth stack, through libbluetooth and the kernel's management socket.
+ *
+ *   links       L2CAP LE credit-based channels (SOCK_SEQPACKET, PSM 0x0081 by
+ *               default) where the adapter has LE; L2CAP over BR/EDR (PSM 0x1081)
+ *               where it has only BR/EDR. Frames are length-prefixed (bt_frame.h).
+ *   discovery   LE advertising and scanning through the management socket
+ *               (HCI_CHANNEL_CONTROL): we advertise a rotating token derived from
+ *               the network key (bt_token.h) and dial advertisers whose token checks.
+ *               BR/EDR-only adapters reach only the addresses in `peers`.
+ *   policy      bt_policy.h: a cap on links, the lower address dials, rotation,
+ *               idle and redundant links dropped.
+ *
+ * The transport has many sockets (management, listener, one per link) and the
+ * daemon polls one fd per transport, so they all sit in an epoll set whose fd is
+ * the one we hand out.
+ *
+ * Where the kernel has no Bluetooth (EAFNOSUPPORT), the adapter is missing or
+ * powered off, the link says so in one log line, shows "waiting" with the reason
+ * in status, and tries again every BT_RETRY_MS; the node's other links go on.
+ */
+#define _GNU_SOURCE             /* accept4() */
+#include "transport.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <bluetooth/bluetooth.h>
+#include <bluetooth/hci.h>
+#include <bluetooth/hci_lib.h>
+#include <bluetooth/l2cap.h>
+
+#include <sodium.h>
+
+#include "bt_frame.h"
+#include "bt_policy.h"
+#include "bt_token.h"
+#include "config.h"
+#include "log.h"
+#include "node.h"
+
+#define BT_RETRY_MS      (30 * 1000)
+#define BT_PSM_LE        0x0081         /* LE dynamic range 0x0080..0x00FF */
+#define BT_PSM_BREDR     0x1081         /* BR/EDR dynamic: odd, bit 8 clear */
+/* Our receive MTU: an SDU carries up to this much of the framed stream. The kernel
+ * segments SDUs into PDUs of the ACL MTU, so bigger SDUs only save the 2-byte SDU
+ * length each. */
+#define BT_IMTU          8192
+#define BT_TX_MAX        (1 << 20)      /* bytes queued per link before send refuses */
+/* A dial that has not connected by then fails. Longer than the kernel's own LE
+ * connection timeout (20 s), so that the kernel ends its attempt first: closing a
+ * socket in the middle of the kernel's attempt and dialing again at once left the
+ * 6.1 kernel's connection attempt stuck in the test VM. */
+#define BT_DIAL_MS       (30 * 1000)
+#define BT_SCAN_PAUSE_MS 1000           /* between two discovery runs */
+#define BT_MGMT_TIMEOUT_MS 2000
+#define BT_EVENTS        16
+
+/* The management protocol (BlueZ doc/mgmt-api.txt): little-endian header
+ * opcode (2) | index (2) | length (2), then the parameters. */
+#define MGMT_HDR                 6
+#define MGMT_OP_READ_INFO        0x0004
+#define MGMT_OP_START_DISCOVERY  0x0023
+#define MGMT_OP_ADD_ADVERTISING  0x003E
+#define MGMT_OP_REMOVE_ADVERTISING 0x003F
+#define MGMT_EV_CMD_COMPLETE     0x0001
+#define MGMT_EV_CMD_STATUS       0x0002
+#define MGMT_EV_INDEX_REMOVED    0x0005
+#define MGMT_EV_NEW_SETTINGS     0x0006
+#define MGMT_EV_DEVICE_FOUND     0x0012
+#define MGMT_EV_DISCOVERING      0x0013
+#define MGMT_SETTING_POWERED     0x00000001
+#define MGMT_SETTING_BREDR       0x00000080
+#define MGMT_SETTING_LE          0x00000200
+#define MGMT_ADV_FLAG_CONNECTABLE 0x00000001
+#define MGMT_DISCOVER_LE         0x06   /* LE public and random */
+#define BT_ADV_INSTANCE          1
+
+enum bt_state { BT_WAITING, BT_UP };
+enum bt_kind { K_MGMT, K_LISTEN, K_CONN };
+
+struct bt;
+
+struct bt_conn {
+	enum bt_kind kind;              /* first: epoll's data.ptr points here */
+	struct bt *b;
+	struct transport_peer peer;     /* reported while up */
+	struct bt_addr a;
+	int fd;
+	int up, dialed_by_us, dead;
+	uint64_t dial_deadline_ms;
+	size_t omtu;
+	struct bt_rx rx;
+	uint8_t *tx;
+	size_t tx_len, tx_off;
+	int want_out;                   /* EPOLLOUT registered */
+	struct bt_conn *next;
+};
+
+struct bt {
+	struct transport *t;
+	char adapter[32];
+	int psm, max_links;
+	struct bt_addr statics[8];
+	int nstatics;
+
+	enum bt_state state;
+	uint64_t now_ms, retry_ms;
+	char last_error[160], logged[160];
+	int64_t up_since;
+
+	int epfd;
+	enum bt_kind mgmt_kind, listen_kind;
+	int mgmt, lfd, dev_id, le;
+	struct bt_addr self;
+	uint32_t settings;
+
+	uint64_t epoch;
+	uint8_t salt[BT_TOKEN_SALT];
+	int adv_ok, discovering;
+	int readvertise;                /* set the advertisement again (advertise()) */
+	uint64_t scan_ms;               /* when to start discovery again */
+
+	struct bt_policy pol;
+	struct bt_conn *conns;
+	struct transport_peer *peers;   /* the up links, through peer.next */
+	int npeers;
+
+	struct {
+		int64_t rx_frames, tx_frames, rx_bytes, tx_bytes;
+		int64_t adv_seen, adv_ours, adv_foreign, adv_bad, mgmt_bad;
+		int64_t dials, dial_failures, accepted, refused_full, refused_dup;
+		int64_t dropped_idle, dropped_rotation, dropped_redundant;
+		int64_t rej_framing, partial_dropped, tx_full, disconnects;
+		int64_t adapter_lost, token_rotations, attempts;
+	} n;
+};
+
+static const char *const state_names[] = { "waiting", "up" };
+
+/* ---------------- waiting and retrying ---------------- */
+
+/* Say why we wait, once per reason: a daemon left running on a machine without
+ * Bluetooth must not fill its log. */
+static void
+wait_for_retry(struct bt *b, const char *why)
+{
+	snprintf(b->last_error, sizeof b->last_error, "%s", why);
+	b->state = BT_WAITING;
+	b->up_since = 0;
+	b->retry_ms = b->now_ms + BT_RETRY_MS;
+	if (strcmp(b->logged, why) != 0) {
+		log_warnx("%s: %s; other links keep running, trying again every %d s", b->t->name,
+		    why, BT_RETRY_MS / 1000);
+		snprintf(b->logged, sizeof b->logged, "%s", why);
+	}
+}
+
+/* ---------------- links ---------------- */
+
+static void
+epoll_set(struct bt *b, int fd, void *tag, uint32_t events, int op)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.events = events;
+	ev.data.ptr = tag;
+	epoll_ctl(b->epfd, op, fd, &ev);
+}
+
+static void
+peer_unlink(struct bt *b, struct transport_peer *p)
+{
+	for (struct transport_peer **pp = &b->peers; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			b->npeers--;
+			return;
+		}
+	}
+}
+
+/* End a link: tell the daemon, tell the policy; freed later (conns_reap). */
+static void
+conn_down(struct bt_conn *c, const char *why)
+{
+	struct bt *b = c->b;
+	char as[18];
+
+	if (c->dead)
+		return;
+	c->dead = 1;
+	bt_addr_str(as, &c->a);
+	if (bt_rx_pending(&c->rx) > 0) {
+		/* Half a frame: dropped whole; the session asks again for what it lacks. */
+		b->n.partial_dropped++;
+	}
+	if (c->up) {
+		b->n.disconnects++;
+		log_info("%s: link with %s closed: %s", b->t->name, as, why);
+		peer_unlink(b, &c->peer);
+		if (b->t->ev.peer_down)
+			b->t->ev.peer_down(b->t->ev.ctx, &c->peer);
+	} else if (c->dialed_by_us) {
+		b->n.dial_failures++;
+		log_debug("%s: dial %s failed: %s", b->t->name, as, why);
+	}
+	bt_policy_down(&b->pol, &c->a, !c->up && c->dialed_by_us, b->now_ms);
+	b->readvertise = 1;
+	if (c->fd >= 0) {
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+static void
+conns_reap(struct bt *b)
+{
+	for (struct bt_conn **cp = &b->conns; *cp;) {
+		struct bt_conn *c = *cp;
+
+		if (!c->dead) {
+			cp = &c->next;
+			continue;
+		}
+		*cp = c->next;
+		bt_rx_free(&c->rx);
+		free(c->tx);
+		free(c);
+	}
+}
+
+static struct bt_conn *
+conn_find(struct bt *b, const struct bt_addr *a)
+{
+	for (struct bt_conn *c = b->conns; c; c = c->next)
+		if (!c->dead && memcmp(c->a.b, a->b, 6) == 0)
+			return c;
+	return NULL;
+}
+
+static void
+conn_up(struct bt_conn *c)
+{
+	struct bt *b = c->b;
+	struct l2cap_options lo;
+	socklen_t sl = sizeof lo;
+	uint16_t mtu = 0;
+	char as[18];
+
+	c->up = 1;
+	/* The peer's receive MTU bounds one SDU we send. */
+	sl = sizeof mtu;
+	if (b->le && getsockopt(c->fd, SOL_BLUETOOTH, BT_SNDMTU, &mtu, &sl) == 0 && mtu > 0) {
+		c->omtu = mtu;
+	} else {
+		sl = sizeof lo;
+		memset(&lo, 0, sizeof lo);
+		c->omtu = getsockopt(c->fd, SOL_L2CAP, L2CAP_OPTIONS, &lo, &sl) == 0 && lo.omtu ?
+		    lo.omtu : 672;
+	}
+	bt_policy_up(&b->pol, &c->a, c->dialed_by_us, b->now_ms);
+	if (!c->dialed_by_us)
+		b->readvertise = 1;
+	bt_addr_str(as, &c->a);
+	c->peer.t = b->t;
+	memcpy(c->peer.addr, c->a.b, 6);
+	c->peer.addr[6] = c->a.type;
+	c->peer.addr_len = 7;
+	snprintf(c->peer.label, sizeof c->peer.label, "%s/%s", b->t->section, as);
+	c->peer.initiator = c->dialed_by_us;
+	c->peer.up_at = (int64_t)time(NULL);
+	c->peer.last_ms = b->now_ms;
+	c->peer.next = b->peers;
+	b->peers = &c->peer;
+	b->npeers++;
+	log_info("%s: link with %s up (%s, MTU %zu)", b->t->name, as,
+	    c->dialed_by_us ? "dialed" : "accepted", c->omtu);
+	epoll_set(b, c->fd, c, EPOLLIN | (c->tx_len > c->tx_off ? EPOLLOUT : 0), EPOLL_CTL_MOD);
+	if (b->t->ev.peer_up)
+		b->t->ev.peer_up(b->t->ev.ctx, &c->peer);
+}
+
+static struct bt_conn *
+conn_new(struct bt *b, int fd, const struct bt_addr *a, int dialed)
+{
+	struct bt_conn *c = calloc(1, sizeof *c);
+
+	if (!c)
+		return NULL;
+	c->kind = K_CONN;
+	c->b = b;
+	c->fd = fd;
+	c->a = *a;
+	c->dialed_by_us = dialed;
+	c->next = b->conns;
+	b->conns = c;
+	return c;
+}
+
+/* An L2CAP socket bound to our adapter, non-blocking, with our receive MTU. */
+static int
+l2cap_socket(struct bt *b, int psm)
+{
+	struct sockaddr_l2 sa;
+	uint16_t mtu = BT_IMTU;
+	int fd;
+
+	fd = socket(AF_BLUETOOTH, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, BTPROTO_L2CAP);
+	if (fd < 0)
+		return -errno;
+	memset(&sa, 0, sizeof sa);
+	sa.l2_family = AF_BLUETOOTH;
+	sa.l2_psm = htobs((uint16_t)psm);
+	memcpy(&sa.l2_bdaddr, b->self.b, 6);
+	sa.l2_bdaddr_type = b->le ? BDADDR_LE_PUBLIC : BDADDR_BREDR;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	/* After bind: the kernel takes BT_RCVMTU only once the socket knows it is LE. */
+	if (b->le) {
+		setsockopt(fd, SOL_BLUETOOTH, BT_RCVMTU, &mtu, sizeof mtu);
+	} else {
+		struct l2cap_options lo;
+		socklen_t sl = sizeof lo;
+
+		if (getsockopt(fd, SOL_L2CAP, L2CAP_OPTIONS, &lo, &sl) == 0) {
+			lo.imtu = BT_IMTU;
+			setsockopt(fd, SOL_L2CAP, L2CAP_OPTIONS, &lo, sizeof lo);
+		}
+	}
+	return fd;
+}
+
+static void
+dial(struct bt *b, const struct bt_peer *p)
+{
+	struct sockaddr_l2 sa;
+	struct bt_conn *c;
+	struct bt_addr a = p->a;
+	int fd;
+
+	b->n.dials++;
+	{
+		char as[18];
+
+		bt_addr_str(as, &a);
+		log_debug("%s: dialing %s", b->t->name, as);
+	}
+	bt_policy_dialing(&b->pol, &a, b->now_ms);
+	if ((fd = l2cap_socket(b, 0)) < 0) {
+		b->n.dial_failures++;
+		bt_policy_down(&b->pol, &a, 1, b->now_ms);
+		return;
+	}
+	if ((c = conn_new(b, fd, &a, 1)) == NULL) {
+		close(fd);
+		bt_policy_down(&b->pol, &a, 1, b->now_ms);
+		return;
+	}
+	c->dial_deadline_ms = b->now_ms + BT_DIAL_MS;
+	memset(&sa, 0, sizeof sa);
+	sa.l2_family = AF_BLUETOOTH;
+	sa.l2_psm = htobs((uint16_t)(b->le ? b->psm : BT_PSM_BREDR));
+	memcpy(&sa.l2_bdaddr, a.b, 6);
+	sa.l2_bdaddr_type = a.type;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+		conn_down(c, strerror(errno));
+		return;
+	}
+	epoll_set(b, fd, c, EPOLLOUT, EPOLL_CTL_ADD);
+	c->want_out = 1;
+}
+
+static void
+on_accept(struct bt *b)
+{
+	for (int i = 0; i < 8; i++) {
+		struct sockaddr_l2 sa;
+		socklen_t sl = sizeof sa;
+		struct bt_addr a;
+		struct bt_conn *c, *old;
+		int fd;
+
+		memset(&sa, 0, sizeof sa);
+		fd = accept4(b->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_debug("%s: accept: %s", b->t->name, strerror(errno));
+			return;
+		}
+		memcpy(a.b, &sa.l2_bdaddr, 6);
+		a.type = sa.l2_bdaddr_type;
+		switch (bt_policy_accept(&b->pol, &a, b->now_ms)) {
+		case BT_REFUSE_FULL:
+			b->n.refused_full++;
+			close(fd);
+			continue;
+		case BT_REFUSE_DUP:
+			b->n.refused_dup++;
+			close(fd);
+			continue;
+		case BT_ACCEPT_REPLACE:
+			b->n.dropped_redundant++;
+			if ((old = conn_find(b, &a)) != NULL)
+				conn_down(old, "redundant: the peer's own dial is kept");
+			break;
+		case BT_ACCEPT:
+			break;
+		}
+		if ((c = conn_new(b, fd, &a, 0)) == NULL) {
+			close(fd);
+			continue;
+		}
+		b->n.accepted++;
+		epoll_set(b, fd, c, EPOLLIN, EPOLL_CTL_ADD);
+		conn_up(c);
+	}
+}
+
+static void
+on_frame(void *ctx, const uint8_t *frame, size_t len)
+{
+	struct bt_conn *c = ctx;
+	struct bt *b = c->b;
+
+	if (c->dead)
+		return;
+	c->peer.rx_frames++;
+	c->peer.rx_bytes += len;
+	b->n.rx_frames++;
+	if (b->t->ev.frame)
+		b->t->ev.frame(b->t->ev.ctx, &c->peer, frame, len);
+}
+
+static void
+flush_tx(struct bt_conn *c)
+{
+	struct bt *b = c->b;
+
+	while (!c->dead && c->tx_off < c->tx_len) {
+		size_t n = c->tx_len - c->tx_off;
+		ssize_t w;
+
+		if (n > c->omtu)
+			n = c->omtu;
+		w = send(c->fd, c->tx + c->tx_off, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				break;
+			conn_down(c, strerror(errno));
+			return;
+		}
+		c->tx_off += (size_t)w;
+		b->n.tx_bytes += w;
+	}
+	if (c->dead)
+		return;
+	if (c->tx_off == c->tx_len) {
+		c->tx_off = c->tx_len = 0;
+		if (c->want_out) {
+			epoll_set(b, c->fd, c, EPOLLIN, EPOLL_CTL_MOD);
+			c->want_out = 0;
+		}
+	} else if (!c->want_out) {
+		epoll_set(b, c->fd, c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+		c->want_out = 1;
+	}
+}
+
+static void
+on_conn(struct bt_conn *c, uint32_t events)
+{
+	struct bt *b = c->b;
+	uint8_t buf[BT_IMTU];
+
+	if (!c->up) {
+		int err = 0;
+		socklen_t sl = sizeof err;
+
+		/* The dial finished, one way or the other. */
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+			err = errno;
+		if (err) {
+			conn_down(c, strerror(err));
+			return;
+		}
+		c->want_out = 0;
+		conn_up(c);
+		flush_tx(c);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		for (int i = 0; i < 64 && !c->dead; i++) {
+			ssize_t r = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+			int rc;
+
+			if (r < 0) {
+				if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+					break;
+				conn_down(c, strerror(errno));
+				return;
+			}
+			if (r == 0) {
+				conn_down(c, "the peer closed it");
+				return;
+			}
+			b->n.rx_bytes += r;
+			c->peer.last_ms = b->now_ms;
+			bt_policy_rx(&b->pol, &c->a, b->now_ms);
+			if ((rc = bt_rx_feed(&c->rx, buf, (size_t)r, on_frame, c)) != BT_FRAME_OK) {
+				char why[96];
+
+				b->n.rej_framing++;
+				snprintf(why, sizeof why, "refused a garbled stream: %s",
+				    bt_frame_strerror(rc));
+				conn_down(c, why);
+				return;
+			}
+		}
+	}
+	if (!c->dead && (events & EPOLLOUT))
+		flush_tx(c);
+}
+
+/* ---------------- the management socket ---------------- */
+
+static int
+mgmt_send(struct bt *b, uint16_t op, const uint8_t *param, size_t len)
+{
+	uint8_t buf[MGMT_HDR + 64];
+
+	if (len > sizeof buf - MGMT_HDR)
+		return -EMSGSIZE;
+	buf[0] = (uint8_t)op;
+	buf[1] = (uint8_t)(op >> 8);
+	buf[2] = (uint8_t)b->dev_id;
+	buf[3] = (uint8_t)(b->dev_id >> 8);
+	buf[4] = (uint8_t)len;
+	buf[5] = (uint8_t)(len >> 8);
+	if (len)
+		memcpy(buf + MGMT_HDR, param, len);
+	if (write(b->mgmt, buf, MGMT_HDR + len) < 0)
+		return -errno;
+	return 0;
+}
+
+static uint16_t
+le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t
+le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/*
+ * Advertise the current epoch's token; rotate: a new epoch or a start, so a fresh
+ * salt. Without rotate the same advertisement is set again: a controller stops
+ * advertising when a central connects to it, and the kernel does not start again on
+ * its own while that link lasts, so we ask after every accepted link and every
+ * link lost, to stay reachable by the other peers in range.
+ */
+static void
+advertise(struct bt *b, int rotate)
+{
+	uint8_t tok[BT_TOKEN_LEN], p[11 + BT_ADV_LEN];
+
+	if (rotate) {
+		b->epoch = bt_token_epoch(node_now());
+		randombytes_buf(b->salt, sizeof b->salt);
+	}
+	bt_token_make(tok, b->t->network_key, b->epoch, b->salt);
+	p[0] = BT_ADV_INSTANCE;
+	p[1] = MGMT_ADV_FLAG_CONNECTABLE;
+	p[2] = p[3] = p[4] = 0;
+	p[5] = p[6] = 0;                /* duration: default */
+	p[7] = p[8] = 0;                /* timeout: none */
+	p[9] = BT_ADV_LEN;
+	p[10] = 0;                      /* no scan response */
+	bt_adv_build(p + 11, tok);
+	if (mgmt_send(b, MGMT_OP_ADD_ADVERTISING, p, sizeof p) == 0 && rotate)
+		b->n.token_rotations++;
+	sodium_memzero(tok, sizeof tok);
+}
+
+static void
+start_discovery(struct bt *b)
+{
+	uint8_t type = MGMT_DISCOVER_LE;
+
+	b->scan_ms = b->now_ms + 10 * 1000;     /* if no Discovering event comes */
+	mgmt_send(b, MGMT_OP_START_DISCOVERY, &type, 1);
+}
+
+static void go_down(struct bt *b, const char *why);
+
+static void
+on_device_found(struct bt *b, const uint8_t *p, size_t len)
+{
+	struct bt_addr a;
+	uint8_t tok[BT_TOKEN_LEN];
+	size_t eir_len;
+	int rc;
+
+	/* address (6) | type (1) | rssi (1) | flags (4) | eir_len (2) | eir */
+	if (len < 14 || (eir_len = le16(p + 12)) > len - 14) {
+		b->n.mgmt_bad++;
+		return;
+	}
+	b->n.adv_seen++;
+	memcpy(a.b, p, 6);
+	a.type = p[6];
+	if ((rc = bt_adv_find(p + 14, eir_len, tok)) < 0) {
+		b->n.adv_bad++;
+		return;
+	}
+	if (rc == 0 || !bt_token_check(tok, b->t->network_key, node_now())) {
+		b->n.adv_foreign++;
+		return;
+	}
+	b->n.adv_ours++;
+	{
+		char as[18];
+
+		bt_addr_str(as, &a);
+		log_debug("%s: a member advertises at %s", b->t->name, as);
+	}
+	bt_policy_seen(&b->pol, &a, 0, b->now_ms);
+}
+
+static void
+on_mgmt_event(struct bt *b, const uint8_t *buf, size_t len)
+{
+	uint16_t ev, idx, plen;
+	const uint8_t *p = buf + MGMT_HDR;
+
+	if (len < MGMT_HDR || (plen = le16(buf + 4)) != len - MGMT_HDR) {
+		b->n.mgmt_bad++;
+		return;
+	}
+	ev = le16(buf);
+	idx = le16(buf + 2);
+	if (idx != (uint16_t)b->dev_id)
+		return;
+	switch (ev) {
+	case MGMT_EV_DEVICE_FOUND:
+		on_device_found(b, p, plen);
+		break;
+	case MGMT_EV_DISCOVERING:
+		if (plen >= 2) {
+			b->discovering = p[1];
+			if (!p[1])
+				b->scan_ms = b->now_ms + BT_SCAN_PAUSE_MS;
+		}
+		break;
+	case MGMT_EV_CMD_COMPLETE:
+	case MGMT_EV_CMD_STATUS:
+		if (plen >= 3 && p[2] != 0) {
+			uint16_t op = le16(p);
+
+			log_debug("%s: management command 0x%04x: status 0x%02x", b->t->name, op, p[2]);
+			if (op == MGMT_OP_START_DISCOVERY) {
+				/* Busy (a connection is being made, say): try again soon. */
+				b->scan_ms = b->now_ms + 2 * BT_SCAN_PAUSE_MS;
+			} else if (op == MGMT_OP_ADD_ADVERTISING && b->adv_ok) {
+				b->adv_ok = 0;
+				log_warnx("%s: %s refused our advertising (status 0x%02x): "
+				    "reachable only by peers that dial us", b->t->name, b->adapter, p[2]);
+			}
+		} else if (plen >= 3 && le16(p) == MGMT_OP_ADD_ADVERTISING) {
+			b->adv_ok = 1;
+		}
+		break;
+	case MGMT_EV_INDEX_REMOVED:
+		b->n.adapter_lost++;
+		go_down(b, "the adapter went away");
+		break;
+	case MGMT_EV_NEW_SETTINGS:
+		if (plen >= 4 && !(le32(p) & MGMT_SETTING_POWERED)) {
+			b->n.adapter_lost++;
+			go_down(b, "the adapter was powered off");
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+on_mgmt(struct bt *b)
+{
+	uint8_t buf[MGMT_HDR + 1024];
+
+	for (int i = 0; i < 64 && b->state == BT_UP; i++) {
+		ssize_t r = recv(b->mgmt, buf, sizeof buf, MSG_DONTWAIT);
+
+		if (r < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				go_down(b, "the management socket failed");
+			return;
+		}
+		on_mgmt_event(b, buf, (size_t)r);
+	}
+}
+
+/* Ask for the controller's settings and wait for the answer (bring-up only). */
+static int
+read_settings(struct bt *b, uint32_t *settings)
+{
+	uint8_t buf[MGMT_HDR + 512];
+	uint64_t until = b->now_ms + BT_MGMT_TIMEOUT_MS;
+	int rc;
+
+	if ((rc = mgmt_send(b, MGMT_OP_READ_INFO, NULL, 0)) != 0)
+		return rc;
+	for (int i = 0; i < 32; i++) {
+		struct pollfd pfd = { b->mgmt, POLLIN, 0 };
+		ssize_t r;
+
+		if (poll(&pfd, 1, (int)(until > b->now_ms ? until - b->now_ms : 0) + 1) <= 0)
+			return -ETIMEDOUT;
+		if ((r = recv(b->mgmt, buf, sizeof buf, MSG_DONTWAIT)) < 0)
+			continue;
+		/* Read Controller Information: address (6) | version (1) | manufacturer (2) |
+		 * supported settings (4) | current settings (4) | ... */
+		if (r >= MGMT_HDR + 3 + 17 && le16(buf) == MGMT_EV_CMD_COMPLETE &&
+		    le16(buf + 2) == (uint16_t)b->dev_id &&
+		    le16(buf + MGMT_HDR) == MGMT_OP_READ_INFO) {
+			if (buf[MGMT_HDR + 2] != 0)
+				return -EIO;
+			*settings = le32(buf + MGMT_HDR + 3 + 13);
+			return 0;
+		}
+	}
+	return -ETIMEDOUT;
+}
+
+/* ---------------- up and down ---------------- */
+
+static void
+go_down(struct bt *b, const char *why)
+{
+	for (struct bt_conn *c = b->conns; c; c = c->next)
+		conn_down(c, why);
+	if (b->lfd >= 0) {
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->lfd, NULL);
+		close(b->lfd);
+		b->lfd = -1;
+	}
+	if (b->mgmt >= 0) {
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->mgmt, NULL);
+		close(b->mgmt);
+		b->mgmt = -1;
+	}
+	b->adv_ok = b->discovering = 0;
+	wait_for_retry(b, why);
+}
+
+static void
+try_up(struct bt *b)
+{
+	struct hci_dev_info di;
+	struct sockaddr_hci sh;
+	char why[160], as[18];
+	int fd, rc;
+
+	b->n.attempts++;
+	/* Is there Bluetooth in this kernel at all? */
+	if ((fd = socket(AF_BLUETOOTH, SOCK_SEQPACKET | SOCK_CLOEXEC, BTPROTO_L2CAP)) < 0) {
+		if (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)
+			snprintf(why, sizeof why, "this kernel has no Bluetooth support (%s)",
+			    strerror(errno));
+		else
+			snprintf(why, sizeof why, "cannot open a Bluetooth socket: %s",
+			    strerror(errno));
+		wait_for_retry(b, why);
+		return;
+	}
+	close(fd);
+	if ((b->dev_id = hci_devid(b->adapter)) < 0) {
+		snprintf(why, sizeof why, "adapter %s not found", b->adapter);
+		wait_for_retry(b, why);
+		return;
+	}
+	if (hci_devinfo(b->dev_id, &di) < 0) {
+		snprintf(why, sizeof why, "adapter %s: %s", b->adapter, strerror(errno));
+		wait_for_retry(b, why);
+		return;
+	}
+	if (!hci_test_bit(HCI_UP, &di.flags)) {
+		snprintf(why, sizeof why, "adapter %s is powered off", b->adapter);
+		wait_for_retry(b, why);
+		return;
+	}
+	memcpy(b->self.b, &di.bdaddr, 6);
+	b->self.type = BDADDR_LE_PUBLIC;
+
+	b->mgmt = socket(AF_BLUETOOTH, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, BTPROTO_HCI);
+	memset(&sh, 0, sizeof sh);
+	sh.hci_family = AF_BLUETOOTH;
+	sh.hci_dev = HCI_DEV_NONE;
+	sh.hci_channel = HCI_CHANNEL_CONTROL;
+	if (b->mgmt < 0 || bind(b->mgmt, (struct sockaddr *)&sh, sizeof sh) < 0) {
+		snprintf(why, sizeof why, "adapter %s: cannot open the management socket: %s",
+		    b->adapter, strerror(errno));
+		go_down(b, why);
+		return;
+	}
+	if ((rc = read_settings(b, &b->settings)) != 0) {
+		snprintf(why, sizeof why, "adapter %s: cannot read its settings: %s", b->adapter,
+		    strerror(-rc));
+		go_down(b, why);
+		return;
+	}
+	if (!(b->settings & MGMT_SETTING_POWERED)) {
+		snprintf(why, sizeof why, "adapter %s is powered off", b->adapter);
+		go_down(b, why);
+		return;
+	}
+	b->le = (b->settings & MGMT_SETTING_LE) != 0;
+	if (!b->le && !(b->settings & MGMT_SETTING_BREDR)) {
+		snprintf(why, sizeof why, "adapter %s has neither LE nor BR/EDR enabled", b->adapter);
+		go_down(b, why);
+		return;
+	}
+	b->self.type = b->le ? BDADDR_LE_PUBLIC : BDADDR_BREDR;
+	if ((b->lfd = l2cap_socket(b, b->le ? b->psm : BT_PSM_BREDR)) < 0 ||
+	    listen(b->lfd, 4) < 0) {
+		snprintf(why, sizeof why, "adapter %s: cannot listen on PSM 0x%04x: %s", b->adapter,
+		    b->le ? b->psm : BT_PSM_BREDR, strerror(b->lfd < 0 ? -b->lfd : errno));
+		if (b->lfd >= 0)
+			close(b->lfd);
+		b->lfd = -1;
+		go_down(b, why);
+		return;
+	}
+	epoll_set(b, b->mgmt, &b->mgmt_kind, EPOLLIN, EPOLL_CTL_ADD);
+	epoll_set(b, b->lfd, &b->listen_kind, EPOLLIN, EPOLL_CTL_ADD);
+
+	bt_policy_init(&b->pol, &(struct bt_policy_params){ .max_links = b->max_links },
+	    &b->self);
+	for (int i = 0; i < b->nstatics; i++) {
+		struct bt_addr a = b->statics[i];
+
+		a.type = b->le ? BDADDR_LE_PUBLIC : BDADDR_BREDR;
+		bt_policy_seen(&b->pol, &a, 1, b->now_ms);
+	}
+	b->state = BT_UP;
+	b->up_since = (int64_t)time(NULL);
+	b->last_error[0] = '\0';
+	b->logged[0] = '\0';
+	if (b->le) {
+		b->adv_ok = 1;
+		advertise(b, 1);
+		start_discovery(b);
+	}
+	bt_addr_str(as, &b->self);
+	log_info("%s: adapter %s (%s) up: %s, PSM 0x%04x%s", b->t->name, b->adapter, as,
+	    b->le ? "LE credit-based channels" : "BR/EDR L2CAP",
+	    b->le ? b->psm : BT_PSM_BREDR,
+	    b->le ? ", advertising a rotating token" : ", configured peers only");
+}
+
+/* ---------------- the ops ---------------- */
+
+static void bt_close(struct transport *t);
+
+/* `peers = AA:BB:CC:DD:EE:FF, ...`: addresses dialed without discovery. */
+static int
+parse_statics(struct bt *b, const char *list)
+{
+	char buf[CONF_VAL_MAX + 1], *save = NULL;
+
+	snprintf(buf, sizeof buf, "%s", list);
+	for (char *tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		if (b->nstatics == (int)(sizeof b->statics / sizeof b->statics[0]))
+			return -E2BIG;
+		if (bt_addr_parse(&b->statics[b->nstatics], tok) != 0)
+			return -EINVAL;
+		b->nstatics++;
+	}
+	return 0;
+}
+
+static int
+bt_open(struct transport *t, const struct conf_section *s)
+{
+	struct bt *b;
+	const char *v;
+	int rc;
+
+	if (!t->network_key)
+		return -ENOKEY;
+	if ((b = calloc(1, sizeof *b)) == NULL)
+		return -ENOMEM;
+	t->ctx = b;
+	b->t = t;
+	b->mgmt = b->lfd = b->dev_id = b->epfd = -1;
+	b->mgmt_kind = K_MGMT;
+	b->listen_kind = K_LISTEN;
+	v = conf_get(s, "adapter");
+	if (v && strlen(v) >= sizeof b->adapter) {
+		log_warnx("%s (%s line %d): adapter: a name like hci0 is expected", t->name,
+		    CONF_FILE, conf_line(s));
+		bt_close(t);
+		return -EINVAL;
+	}
+	snprintf(b->adapter, sizeof b->adapter, "%s", v ? v : "hci0");
+	b->psm = (int)conf_get_int(s, "psm", BT_PSM_LE);
+	b->max_links = (int)conf_get_int(s, "max-links", 4);
+	if ((v = conf_get(s, "peers")) != NULL && (rc = parse_statics(b, v)) != 0) {
+		log_warnx("%s (%s line %d): peers: expected addresses like AA:BB:CC:DD:EE:FF, "
+		    "at most 8", t->name, CONF_FILE, conf_line(s));
+		bt_close(t);
+		return rc;
+	}
+	if ((b->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		rc = -errno;
+		bt_close(t);
+		return rc;
+	}
+	b->state = BT_WAITING;
+	b->retry_ms = 0;                /* try on the first ready() */
+	return 0;
+}
+
+static int
+bt_pollfd(const struct transport *t, short *events)
+{
+	const struct bt *b = t->ctx;
+
+	if (b->state != BT_UP)
+		return -1;
+	*events = POLLIN;
+	return b->epfd;
+}
+
+static int
+bt_ready(struct transport *t, short revents, uint64_t now_ms)
+{
+	struct bt *b = t->ctx;
+	struct epoll_event evs[BT_EVENTS];
+	const struct bt_peer *p;
+	const char *why;
+	int n;
+
+	(void)revents;
+	b->now_ms = now_ms;
+	if (b->state == BT_WAITING) {
+		if (now_ms >= b->retry_ms)
+			try_up(b);
+		if (b->state != BT_UP)
+			return 0;
+	}
+	for (int round = 0; round < 4 && b->state == BT_UP; round++) {
+		if ((n = epoll_wait(b->epfd, evs, BT_EVENTS, 0)) <= 0)
+			break;
+		for (int i = 0; i < n && b->state == BT_UP; i++) {
+			enum bt_kind *k = evs[i].data.ptr;
+
+			if (*k == K_MGMT)
+				on_mgmt(b);
+			else if (*k == K_LISTEN)
+				on_accept(b);
+			else if (!((struct bt_conn *)k)->dead)
+				on_conn((struct bt_conn *)k, evs[i].events);
+		}
+		if (n < BT_EVENTS)
+			break;
+	}
+	if (b->state == BT_UP) {
+		for (struct bt_conn *c = b->conns; c; c = c->next)
+			if (!c->dead && !c->up && now_ms >= c->dial_deadline_ms)
+				conn_down(c, "no answer");
+		while ((p = bt_policy_pick_drop(&b->pol, now_ms, &why)) != NULL) {
+			struct bt_conn *c = conn_find(b, &p->a);
+
+			if (!c) {
+				bt_policy_down(&b->pol, &p->a, 0, now_ms);
+				continue;
+			}
+			if (strcmp(why, "idle") == 0)
+				b->n.dropped_idle++;
+			else
+				b->n.dropped_rotation++;
+			conn_down(c, why);
+		}
+		while ((p = bt_policy_next_dial(&b->pol, now_ms)) != NULL)
+			dial(b, p);
+		if (b->le && bt_token_epoch(node_now()) != b->epoch)
+			advertise(b, 1);
+		else if (b->le && b->readvertise)
+			advertise(b, 0);
+		b->readvertise = 0;
+		if (b->le && !b->discovering && now_ms >= b->scan_ms)
+			start_discovery(b);
+	}
+	conns_reap(b);
+	return 0;
+}
+
+static int64_t
+bt_timeout(const struct transport *t, uint64_t now_ms)
+{
+	const struct bt *b = t->ctx;
+	int64_t to, e;
+
+	if (b->state == BT_WAITING)
+		return b->retry_ms > now_ms ? (int64_t)(b->retry_ms - now_ms) : 0;
+	to = bt_policy_timeout(&b->pol, now_ms);
+	for (const struct bt_conn *c = b->conns; c; c = c->next) {
+		if (!c->dead && !c->up) {
+			e = c->dial_deadline_ms > now_ms ? (int64_t)(c->dial_deadline_ms - now_ms) : 0;
+			if (to < 0 || e < to)
+				to = e;
+		}
+	}
+	if (b->le) {
+		/* The next epoch's token, and the next discovery run. */
+		int64_t wall = node_now();
+
+		e = (int64_t)((bt_token_epoch(wall) + 1) * BT_TOKEN_EPOCH_S - (uint64_t)wall) * 1000;
+		if (to < 0 || e < to)
+			to = e;
+		if (!b->discovering) {
+			e = b->scan_ms > now_ms ? (int64_t)(b->scan_ms - now_ms) : 0;
+			if (to < 0 || e < to)
+				to = e;
+		}
+	}
+	return to;
+}
+
+static int
+bt_send(struct transport *t, const struct transport_peer *p, const uint8_t *buf, size_t len)
+{
+	struct bt *b = t->ctx;
+	struct bt_conn *c = NULL;
+	uint8_t *nb;
+
+	if (b->state != BT_UP)
+		return -ENOTCONN;
+	if (len == 0 || len > BT_FRAME_MAX)
+		return -EMSGSIZE;
+	for (struct bt_conn *q = b->conns; q; q = q->next)
+		if (&q->peer == p && !q->dead && q->up)
+			c = q;
+	if (!c)
+		return -ENOTCONN;
+	if (c->tx_len - c->tx_off + BT_FRAME_HDR + len > BT_TX_MAX) {
+		b->n.tx_full++;
+		return -ENOBUFS;
+	}
+	if (c->tx_off > 0) {
+		memmove(c->tx, c->tx + c->tx_off, c->tx_len - c->tx_off);
+		c->tx_len -= c->tx_off;
+		c->tx_off = 0;
+	}
+	if ((nb = realloc(c->tx, c->tx_len + BT_FRAME_HDR + len)) == NULL)
+		return -ENOMEM;
+	c->tx = nb;
+	bt_frame_header(c->tx + c->tx_len, len);
+	memcpy(c->tx + c->tx_len + BT_FRAME_HDR, buf, len);
+	c->tx_len += BT_FRAME_HDR + len;
+	c->peer.tx_frames++;
+	c->peer.tx_bytes += len;
+	b->n.tx_frames++;
+	flush_tx(c);
+	return 0;
+}
+
+static void
+bt_close(struct transport *t)
+{
+	struct bt *b = t->ctx;
+
+	if (!b)
+		return;
+	if (b->state == BT_UP && b->mgmt >= 0 && b->le) {
+		uint8_t inst = BT_ADV_INSTANCE;
+
+		mgmt_send(b, MGMT_OP_REMOVE_ADVERTISING, &inst, 1);
+	}
+	for (struct bt_conn *c = b->conns; c; c = c->next)
+		conn_down(c, "closing");
+	conns_reap(b);
+	if (b->lfd >= 0)
+		close(b->lfd);
+	if (b->mgmt >= 0)
+		close(b->mgmt);
+	if (b->epfd >= 0)
+		close(b->epfd);
+	sodium_memzero(b->salt, sizeof b->salt);
+	free(b);
+	t->ctx = NULL;
+}
+
+static void
+bt_info(const struct transport *t, struct transport_info *ti)
+{
+	const struct bt *b = t->ctx;
+	char as[18];
+
+	memset(ti, 0, sizeof *ti);
+	ti->state = state_names[b->state];
+	if (b->state == BT_UP) {
+		bt_addr_str(as, &b->self);
+		snprintf(ti->endpoint, sizeof ti->endpoint, "%s %s (%s, PSM 0x%04x)", b->adapter,
+		    as, b->le ? "LE" : "BR/EDR", b->le ? b->psm : BT_PSM_BREDR);
+		snprintf(ti->detail, sizeof ti->detail, "%d of %d links; %s", b->npeers,
+		    b->pol.p.max_links, b->le ? (b->adv_ok ? "advertising, scanning" :
+		    "scanning; advertising refused") : "configured peers only");
+	} else {
+		snprintf(ti->endpoint, sizeof ti->endpoint, "%s", b->adapter);
+		snprintf(ti->detail, sizeof ti->detail, "%s", b->last_error);
+	}
+	ti->up_since = b->up_since;
+	ti->retry_in_ms = b->state == BT_WAITING && b->retry_ms > b->now_ms ?
+	    (int64_t)(b->retry_ms - b->now_ms) : -1;
+	ti->peers = b->npeers;
+}
+
+static struct transport_peer *
+bt_peers(const struct transport *t)
+{
+	return ((const struct bt *)t->ctx)->peers;
+}
+
+static void
+bt_stats(const struct transport *t, void (*fn)(void *, const char *, int64_t), void *ctx)
+{
+	const struct bt *b = t->ctx;
+
+	fn(ctx, "rx_frames", b->n.rx_frames);
+	fn(ctx, "rx_bytes", b->n.rx_bytes);
+	fn(ctx, "tx_frames", b->n.tx_frames);
+	fn(ctx, "tx_bytes", b->n.tx_bytes);
+	fn(ctx, "adverts_seen", b->n.adv_seen);
+	fn(ctx, "adverts_ours", b->n.adv_ours);
+	fn(ctx, "adverts_foreign", b->n.adv_foreign);
+	fn(ctx, "rejected.advert_malformed", b->n.adv_bad);
+	fn(ctx, "rejected.mgmt_malformed", b->n.mgmt_bad);
+	fn(ctx, "rejected.framing", b->n.rej_framing);
+	fn(ctx, "rejected.links_full", b->n.refused_full);
+	fn(ctx, "rejected.duplicate_link", b->n.refused_dup);
+	fn(ctx, "dials", b->n.dials);
+	fn(ctx, "dial_failures", b->n.dial_failures);
+	fn(ctx, "accepted", b->n.accepted);
+	fn(ctx, "dropped.idle", b->n.dropped_idle);
+	fn(ctx, "dropped.rotation", b->n.dropped_rotation);
+	fn(ctx, "dropped.redundant", b->n.dropped_redundant);
+	fn(ctx, "partial_frames_dropped", b->n.partial_dropped);
+	fn(ctx, "tx_queue_full", b->n.tx_full);
+	fn(ctx, "disconnects", b->n.disconnects);
+	fn(ctx, "adapter_lost", b->n.adapter_lost);
+	fn(ctx, "token_rotations", b->n.token_rotations);
+	fn(ctx, "bring_up_attempts", b->n.attempts);
+}
+
+const struct transport_ops transport_bt_ops = {
+	.name = "bluetooth",
+	.open = bt_open,
+	.pollfd = bt_pollfd,
+	.ready = bt_ready,
+	.timeout = bt_timeout,
+	.send = bt_send,
+	.close = bt_close,
+	.info = bt_info,
+	.peers = bt_peers,
+	.stats = bt_stats,
+};

@@ -1,0 +1,321 @@
+/*
+ * Bluetooth goodput (make bench): bt.goodput_vs_raw, our bundle goodput over one
+ * L2CAP LE link divided by the same link carrying raw bytes, both measured in one run
+ * of the QEMU VM (tests/integration/bluetooth_vm.sh), because this host's kernel has
+ * no Bluetooth. The same binary is the VM's raw tool:
+ *
+ *   bench_bt                          host: run the VM test in bench mode, print its
+ *                                     figures (or say why there are none)
+ *   bench_bt server ADAPTER PSM       VM: accept one link, count bytes until BYTES
+ *                                     (the first 8 bytes, big-endian), answer 1 byte
+ *   bench_bt client ADAPTER PEER PSM BYTES
+ *                                     VM: dial, send BYTES raw in SDUs of the peer's
+ *                                     MTU, wait for the answer; prints
+ *                                     "raw_bytes_per_s N"
+ *   bench_bt garbage ADAPTER PEER PSM VM: dial, send a stream that is no framing of
+ *                                     ours, report whether the peer hung up (exit 0),
+ *                                     or it did not (1), or no link came up (3)
+ *   bench_bt garbage-server ADAPTER PSM
+ *                                     VM: the same, for a peer that dials us
+ *
+ * The raw sender uses the same receive MTU as node/transport_bt.c (8192), so the two
+ * figures differ only by what apagon adds: framing, the session's encryption and
+ * reconciliation, and the bundles' verification and durable commits.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <bluetooth/bluetooth.h>
+#include <bluetooth/hci.h>
+#include <bluetooth/hci_lib.h>
+#include <bluetooth/l2cap.h>
+
+#define IMTU 8192
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+l2_socket(const char *adapter, int psm)
+{
+	struct sockaddr_l2 sa;
+	struct hci_dev_info di;
+	uint16_t mtu = IMTU;
+	int fd, id;
+
+	if ((id = hci_devid(adapter)) < 0 || hci_devinfo(id, &di) < 0) {
+		fprintf(stderr, "bench_bt: adapter %s not found\n", adapter);
+		exit(2);
+	}
+	if ((fd = socket(AF_BLUETOOTH, SOCK_SEQPACKET, BTPROTO_L2CAP)) < 0) {
+		perror("bench_bt: socket");
+		exit(2);
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.l2_family = AF_BLUETOOTH;
+	sa.l2_psm = htobs((uint16_t)psm);
+	bacpy(&sa.l2_bdaddr, &di.bdaddr);
+	sa.l2_bdaddr_type = BDADDR_LE_PUBLIC;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		perror("bench_bt: bind");
+		exit(2);
+	}
+	/* After bind, as node/transport_bt.c: only then is the socket known to be LE. */
+	setsockopt(fd, SOL_BLUETOOTH, BT_RCVMTU, &mtu, sizeof mtu);
+	return fd;
+}
+
+/* Dial, as a peer would: an LE peripheral is reachable only while it advertises, so
+ * try again for up to a minute, 10 s per try. */
+static int
+dial(const char *adapter, const char *peer, int psm)
+{
+	struct sockaddr_l2 sa;
+	struct timeval tv = { 10, 0 };
+
+	memset(&sa, 0, sizeof sa);
+	sa.l2_family = AF_BLUETOOTH;
+	sa.l2_psm = htobs((uint16_t)psm);
+	str2ba(peer, &sa.l2_bdaddr);
+	sa.l2_bdaddr_type = BDADDR_LE_PUBLIC;
+	for (int i = 0; i < 8; i++) {
+		int fd = l2_socket(adapter, 0);
+
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+			return fd;
+		fprintf(stderr, "bench_bt: connect: %s%s\n", strerror(errno),
+		    i < 7 ? "; again" : "");
+		close(fd);
+		sleep(1);
+	}
+	exit(3);                /* could not connect: the caller tells this from a failure */
+}
+
+static size_t
+peer_mtu(int fd)
+{
+	uint16_t mtu = 0;
+	socklen_t sl = sizeof mtu;
+
+	if (getsockopt(fd, SOL_BLUETOOTH, BT_SNDMTU, &mtu, &sl) < 0 || mtu == 0)
+		return 23;
+	return mtu;
+}
+
+static int
+server(const char *adapter, int psm)
+{
+	static uint8_t buf[IMTU];
+	uint64_t want = 0, got = 0;
+	int lfd = l2_socket(adapter, psm), fd;
+	uint8_t ack = 1;
+
+	if (listen(lfd, 1) < 0 || (fd = accept(lfd, NULL, NULL)) < 0) {
+		perror("bench_bt: accept");
+		return 1;
+	}
+	for (;;) {
+		ssize_t r = recv(fd, buf, sizeof buf, 0);
+
+		if (r <= 0) {
+			fprintf(stderr, "bench_bt: link lost after %llu bytes\n",
+			    (unsigned long long)got);
+			return 1;
+		}
+		if (got < 8)
+			for (ssize_t i = 0; i < r && got + (uint64_t)i < 8; i++)
+				want = want << 8 | buf[i];
+		got += (uint64_t)r;
+		if (got >= 8 && got >= want)
+			break;
+	}
+	if (send(fd, &ack, 1, 0) != 1)
+		return 1;
+	/* Let the answer leave before the link goes (the reference's known race). */
+	{
+		struct pollfd pfd = { fd, POLLIN, 0 };
+
+		poll(&pfd, 1, 5000);
+	}
+	close(fd);
+	close(lfd);
+	return 0;
+}
+
+static int
+client(const char *adapter, const char *peer, int psm, uint64_t bytes)
+{
+	static uint8_t buf[65536];
+	int fd = dial(adapter, peer, psm);
+	size_t mtu = peer_mtu(fd);
+	uint64_t sent = 0;
+	double t0, t1;
+	uint8_t ack;
+
+	if (mtu > sizeof buf)
+		mtu = sizeof buf;
+	for (size_t i = 0; i < sizeof buf; i++)
+		buf[i] = (uint8_t)(i * 131 + 7);
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t)(bytes >> (56 - 8 * i));
+	t0 = now_s();
+	while (sent < bytes) {
+		size_t n = bytes - sent < mtu ? (size_t)(bytes - sent) : mtu;
+		ssize_t w = send(fd, buf, n, 0);
+
+		if (w < 0) {
+			perror("bench_bt: send");
+			return 1;
+		}
+		sent += (uint64_t)w;
+		if (sent == (uint64_t)w)
+			memset(buf, 0x5a, 8);   /* only the first SDU carries the count */
+	}
+	if (recv(fd, &ack, 1, 0) != 1) {
+		fprintf(stderr, "bench_bt: no answer\n");
+		return 1;
+	}
+	t1 = now_s();
+	printf("raw_bytes %llu\nraw_seconds %.3f\nraw_bytes_per_s %.0f\nraw_mtu %zu\n",
+	    (unsigned long long)bytes, t1 - t0, (double)bytes / (t1 - t0), mtu);
+	close(fd);
+	return 0;
+}
+
+static int
+garbage(const char *adapter, const char *peer, int psm)
+{
+	static const uint8_t junk[] = "GET / HTTP/1.1\r\nHost: apagon\r\n\r\n";
+	uint8_t buf[256];
+	int fd = dial(adapter, peer, psm);
+	struct pollfd pfd = { fd, POLLIN, 0 };
+
+	if (send(fd, junk, sizeof junk - 1, 0) < 0) {
+		perror("bench_bt: send");
+		return 1;
+	}
+	/* The peer must hang up on us (framing refused); give it 20 s. */
+	for (int i = 0; i < 20; i++) {
+		if (poll(&pfd, 1, 1000) > 0) {
+			ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+
+			if (r == 0 || (r < 0 && errno != EAGAIN)) {
+				printf("garbage refused: the peer closed the link\n");
+				return 0;
+			}
+		}
+	}
+	printf("garbage NOT refused: the link stayed open\n");
+	return 1;
+}
+
+/* Send junk on fd; 0 if the peer hangs up within 20 s. */
+static int
+junk_until_hangup(int fd)
+{
+	static const uint8_t junk[] = "GET / HTTP/1.1\r\nHost: apagon\r\n\r\n";
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	uint8_t buf[256];
+
+	if (send(fd, junk, sizeof junk - 1, 0) < 0) {
+		perror("bench_bt: send");
+		return 1;
+	}
+	for (int i = 0; i < 20; i++) {
+		if (poll(&pfd, 1, 1000) > 0) {
+			ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+
+			if (r == 0 || (r < 0 && errno != EAGAIN)) {
+				printf("garbage refused: the peer closed the link\n");
+				return 0;
+			}
+		}
+	}
+	printf("garbage NOT refused: the link stayed open\n");
+	return 1;
+}
+
+static int
+garbage_server(const char *adapter, int psm)
+{
+	int lfd = l2_socket(adapter, psm), fd;
+
+	if (listen(lfd, 1) < 0 || (fd = accept(lfd, NULL, NULL)) < 0) {
+		perror("bench_bt: accept");
+		return 1;
+	}
+	return junk_until_hangup(fd);
+}
+
+/* Host side: the VM run in bench mode, its figures passed on. */
+static int
+host(const char *argv0)
+{
+	char exe[4096], cmd[8500], line[512], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	FILE *p;
+	int found = 0;
+
+	(void)argv0;
+	if (n <= 0)
+		return 0;
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')) != NULL)
+		*slash = '\0';          /* BUILD/bench */
+	if ((slash = strrchr(exe, '/')) != NULL)
+		*slash = '\0';          /* BUILD */
+	snprintf(cmd, sizeof cmd, "APAGON_BIN='%s/apagon' APAGON_BT_BENCH=1 "
+	    "sh tests/integration/bluetooth_vm.sh 2>&1", exe);
+	if ((p = popen(cmd, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof line, p)) {
+		if (strncmp(line, "bench ", 6) == 0) {
+			fputs(line + 6, stdout);
+			found = 1;
+		} else if (strncmp(line, "skip ", 5) == 0 && !found) {
+			printf("bt.goodput_vs_raw skipped: %s", line + 5);
+			found = 1;
+		}
+	}
+	pclose(p);
+	if (!found)
+		printf("bt.goodput_vs_raw skipped: the VM run gave no figures "
+		    "(BUILD/test-logs; run make test-bluetooth)\n");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 1)
+		return host(argv[0]);
+	if (argc == 4 && strcmp(argv[1], "server") == 0)
+		return server(argv[2], (int)strtol(argv[3], NULL, 0));
+	if (argc == 6 && strcmp(argv[1], "client") == 0)
+		return client(argv[2], argv[3], (int)strtol(argv[4], NULL, 0),
+		    strtoull(argv[5], NULL, 0));
+	if (argc == 4 && strcmp(argv[1], "garbage-server") == 0)
+		return garbage_server(argv[2], (int)strtol(argv[3], NULL, 0));
+	if (argc == 5 && strcmp(argv[1], "garbage") == 0)
+		return garbage(argv[2], argv[3], (int)strtol(argv[4], NULL, 0));
+	fprintf(stderr, "usage: bench_bt [server ADAPTER PSM | client ADAPTER PEER PSM BYTES | "
+	    "garbage ADAPTER PEER PSM]\n");
+	return 2;
+}

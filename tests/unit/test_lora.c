@@ -1,0 +1,445 @@
+/*
+ * The LoRa bearer's pure parts: the air format (node/lora_air.h) and the flooding
+ * policy (node/lora_flood.h), on a fake clock with in-memory "radios".
+ */
+#include <stdlib.h>
+
+#include <sodium.h>
+
+#include "../../node/lora_air.h"
+#include "../../node/lora_flood.h"
+#include "../test.h"
+
+static const uint8_t netkey[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+
+/* A fake bundle: only its length and bytes matter to the bearer. */
+static void
+fake_bundle(uint8_t *b, size_t len, uint8_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		b[i] = (uint8_t)(seed * 31 + i * 7 + (i >> 8));
+	b[0] = 0;       /* hops */
+}
+
+static void
+test_air_single_frame(void)
+{
+	uint8_t k[32], b[247], f[LORA_FRAME_MAX];
+	struct lora_frame fr;
+	int n;
+
+	lora_air_key(k, netkey);
+	fake_bundle(b, sizeof b, 1);
+	CHECK_EQ(lora_air_frames(247), 1);
+	CHECK_EQ(lora_air_frames(255), 1);
+	CHECK_EQ(lora_air_frames(256), 2);
+	n = lora_air_encode(f, b, sizeof b, 3, 0, k);
+	/* A 140-byte text's bundle (247 bytes) is 247 bytes on air: no added byte. */
+	CHECK_EQ(n, 247);
+	CHECK_EQ(f[0], 3);
+	CHECK_EQ(lora_air_decode(&fr, f, (size_t)n, k), LORA_OK);
+	CHECK_EQ(fr.kind, LORA_K_BUNDLE);
+	CHECK_EQ(fr.hops, 3);
+	CHECK_EQ(fr.len, 246);
+	CHECK(memcmp(fr.data, b + 1, 246) == 0);
+	/* Hops saturate at 63; the air ID does not depend on them. */
+	n = lora_air_encode(f, b, sizeof b, 200, 0, k);
+	CHECK_EQ(f[0], 63);
+	{
+		uint8_t id1[4], id2[4];
+
+		lora_air_id(id1, b, sizeof b);
+		b[0] = 9;
+		lora_air_id(id2, b, sizeof b);
+		CHECK(memcmp(id1, id2, 4) == 0);
+		CHECK(memcmp(fr.id, id1, 4) == 0);
+	}
+}
+
+static void
+test_air_fragments(void)
+{
+	uint8_t k[32], b[700], f[LORA_FRAME_MAX];
+	struct lora_reasm *r = calloc(1, sizeof *r);
+	const uint8_t *out = NULL;
+	size_t outlen = 0;
+	int n = lora_air_frames(sizeof b), rc = 0;
+
+	lora_air_key(k, netkey);
+	fake_bundle(b, sizeof b, 2);
+	b[0] = 4;
+	CHECK_EQ(n, 3);         /* 699 bytes in pieces of 240 */
+	CHECK_EQ(lora_air_frames(LORA_BUNDLE_MAX), 16);
+	CHECK_EQ(lora_air_frames(LORA_BUNDLE_MAX + 1), 0);
+	CHECK_EQ(lora_air_encode(f, b, LORA_BUNDLE_MAX + 1, 0, 0, k), LORA_ETOOBIG);
+	/* Out of order, with a duplicate: the bundle comes back whole, hops included. */
+	for (int pass = 0; pass < 4; pass++) {
+		static const int order[] = { 2, 0, 0, 1 };
+		struct lora_frame fr;
+		int len = lora_air_encode(f, b, sizeof b, 4, order[pass], k);
+
+		CHECK(len > 0 && len <= LORA_FRAME_MAX);
+		CHECK_EQ(lora_air_decode(&fr, f, (size_t)len, k), LORA_OK);
+		CHECK_EQ(fr.kind, LORA_K_FRAG);
+		CHECK_EQ(fr.idx, order[pass]);
+		CHECK_EQ(fr.count, 3);
+		rc = lora_reasm_add(r, &fr, 1000 + pass, 60000, &out, &outlen);
+		CHECK_EQ(rc, pass == 3 ? 1 : 0);
+	}
+	CHECK_EQ(outlen, sizeof b);
+	CHECK(out && memcmp(out, b, sizeof b) == 0);
+	free(r);
+}
+
+static void
+test_air_bad_frames(void)
+{
+	uint8_t k[32], other[32], b[600], f[LORA_FRAME_MAX], ids[2][4] = { { 1, 2, 3, 4 } };
+	uint8_t other_key[32] = { 9 };
+	struct lora_frame fr;
+	int len;
+
+	lora_air_key(k, netkey);
+	lora_air_key(other, other_key);
+	fake_bundle(b, sizeof b, 3);
+	len = lora_air_encode(f, b, sizeof b, 0, 1, k);
+	/* Another network's key: the MAC fails. */
+	CHECK_EQ(lora_air_decode(&fr, f, (size_t)len, other), LORA_EMAC);
+	/* Any flipped bit fails it too, the hop count included. */
+	for (int i = 0; i < len; i += 17) {
+		f[i] ^= 0x10;
+		CHECK(lora_air_decode(&fr, f, (size_t)len, k) != LORA_OK);
+		f[i] ^= 0x10;
+	}
+	CHECK_EQ(lora_air_decode(&fr, f, (size_t)len, k), LORA_OK);
+	/* Truncated. */
+	CHECK(lora_air_decode(&fr, f, 10, k) != LORA_OK);
+	CHECK_EQ(lora_air_decode(&fr, f, 0, k), LORA_ESHORT);
+	/* A whole-bundle frame too short to hold a bundle. */
+	f[0] = 0;
+	CHECK_EQ(lora_air_decode(&fr, f, 90, k), LORA_ESHORT);
+	/* Digests: round trip, then a bad length and a bad MAC. */
+	len = lora_air_encode_ids(f, LORA_K_DIGEST, (const uint8_t (*)[4])ids, 2, k);
+	CHECK_EQ(len, 1 + 8 + 8);
+	CHECK_EQ(lora_air_decode(&fr, f, (size_t)len, k), LORA_OK);
+	CHECK_EQ(fr.kind, LORA_K_DIGEST);
+	CHECK_EQ(fr.nids, 2);
+	CHECK_EQ(lora_air_decode(&fr, f, (size_t)len - 1, k), LORA_EFORMAT);
+	CHECK_EQ(lora_air_decode(&fr, f, (size_t)len, other), LORA_EMAC);
+	CHECK_EQ(lora_air_encode_ids(f, LORA_K_DIGEST, (const uint8_t (*)[4])ids, 0, k),
+	    LORA_EFORMAT);
+	/* A fragment whose pieces disagree with the count is dropped and counted. */
+	{
+		struct lora_reasm *r = calloc(1, sizeof *r);
+		struct lora_frame a;
+		const uint8_t *out;
+		size_t outlen;
+		uint8_t g[LORA_FRAME_MAX];
+
+		len = lora_air_encode(g, b, sizeof b, 0, 0, k);
+		CHECK_EQ(lora_air_decode(&a, g, (size_t)len, k), LORA_OK);
+		CHECK_EQ(lora_reasm_add(r, &a, 1, 1000, &out, &outlen), 0);
+		a.count = 5;
+		CHECK_EQ(lora_reasm_add(r, &a, 2, 1000, &out, &outlen), LORA_EFORMAT);
+		CHECK_EQ(r->inconsistent, 1);
+		free(r);
+	}
+}
+
+/* docs/protocol.md 18.5: network key 00 01 .. 1f, a 300-byte bundle whose byte i is
+ * i mod 256 (hops 0), fragment 1 sent with hop count 2. Checked independently with
+ * Python's hashlib.blake2b. */
+static void
+test_air_vectors(void)
+{
+	static const uint8_t want_k[32] = {
+		0x3c, 0xaf, 0xe7, 0xab, 0x1f, 0xee, 0x76, 0x85, 0x91, 0x36, 0xca, 0x1e, 0x3c, 0x9d,
+		0x59, 0x38, 0x78, 0x75, 0x2c, 0xe0, 0xa2, 0x54, 0xb3, 0xe5, 0xd1, 0x4a, 0x18, 0x77,
+		0xe2, 0x6b, 0xb0, 0x95,
+	};
+	static const uint8_t want_hdr[7] = { 0x42, 0xcc, 0xcd, 0x54, 0x22, 0x01, 0x02 };
+	static const uint8_t want_mac[8] = { 0x1d, 0x6f, 0x24, 0xe5, 0xf3, 0x7b, 0x77, 0x2b };
+	static const uint8_t want_digest[13] = {
+		0x80, 0xcc, 0xcd, 0x54, 0x22, 0xc4, 0xf2, 0xc6, 0xb4, 0xd1, 0xf7, 0x39, 0x7e,
+	};
+	uint8_t nk[32], k[32], b[300], f[LORA_FRAME_MAX], id[4];
+	int n;
+
+	for (int i = 0; i < 32; i++)
+		nk[i] = (uint8_t)i;
+	for (int i = 0; i < 300; i++)
+		b[i] = (uint8_t)i;
+	lora_air_key(k, nk);
+	CHECK(memcmp(k, want_k, 32) == 0);
+	lora_air_id(id, b, sizeof b);
+	CHECK(memcmp(id, want_hdr + 1, 4) == 0);
+	n = lora_air_encode(f, b, sizeof b, 2, 1, k);
+	CHECK_EQ(n, 7 + 59 + 8);
+	CHECK(memcmp(f, want_hdr, 7) == 0);
+	CHECK(memcmp(f + n - 8, want_mac, 8) == 0);
+	n = lora_air_encode_ids(f, LORA_K_DIGEST, (const uint8_t (*)[4])id, 1, k);
+	CHECK_EQ(n, 13);
+	CHECK(memcmp(f, want_digest, 13) == 0);
+}
+
+/* ---- flooding on a fake channel ---- */
+
+#define NODES 5
+
+struct sim {
+	struct lora_flood *f[NODES];
+	int hears[NODES][NODES];
+	int accepted[NODES];
+	int refuse[NODES];              /* this node's acceptance path refuses all */
+	int tx[NODES];
+	struct cb { struct sim *s; int node; } cb[NODES];
+};
+
+static int
+sim_accept(void *ctx, const uint8_t *b, size_t len, int *prec)
+{
+	struct cb *c = ctx;
+
+	(void)b;
+	(void)len;
+	*prec = 0;
+	if (c->s->refuse[c->node])
+		return -1;
+	c->s->accepted[c->node]++;
+	return LORA_ACCEPT_NEW;
+}
+
+static void
+sim_init(struct sim *s, const struct lora_flood_params *tmpl)
+{
+	uint8_t k[32];
+
+	memset(s, 0, sizeof *s);
+	lora_air_key(k, netkey);
+	for (int i = 0; i < NODES; i++) {
+		struct lora_flood_params p = *tmpl;
+
+		s->cb[i].s = s;
+		s->cb[i].node = i;
+		p.accept = sim_accept;
+		p.ctx = &s->cb[i];
+		p.seed = 100 + (uint32_t)i;
+		CHECK_EQ(lora_flood_new(&s->f[i], &p, k, 0), 0);
+	}
+}
+
+static void
+sim_free(struct sim *s)
+{
+	for (int i = 0; i < NODES; i++)
+		lora_flood_free(s->f[i]);
+}
+
+/* Run the fake clock in 10 ms steps; one frame per node per step at most, heard at
+ * once by the nodes in range (no collisions here). */
+static void
+sim_run(struct sim *s, uint64_t from, uint64_t to)
+{
+	for (uint64_t now = from; now < to; now += 10) {
+		for (int i = 0; i < NODES; i++) {
+			uint8_t fr[LORA_FRAME_MAX];
+			int prec, len = lora_flood_output(s->f[i], now, 0, fr, &prec);
+
+			if (len <= 0)
+				continue;
+			s->tx[i]++;
+			for (int j = 0; j < NODES; j++)
+				if (j != i && s->hears[i][j])
+					lora_flood_input(s->f[j], fr, (size_t)len, 4 * 5, now);
+		}
+	}
+}
+
+static void
+test_flood_line(void)
+{
+	struct lora_flood_params p = { .hop_limit = 7, .slot_ms = 100, .retries_own = 2,
+	    .retries_relay = 1 };
+	struct sim *s = calloc(1, sizeof *s);
+	uint8_t b[247];
+
+	sim_init(s, &p);
+	for (int i = 0; i + 1 < NODES; i++)
+		s->hears[i][i + 1] = s->hears[i + 1][i] = 1;
+	fake_bundle(b, sizeof b, 7);
+	CHECK_EQ(lora_flood_offer(s->f[0], b, sizeof b, 3, 1, 0), 1);
+	CHECK_EQ(lora_flood_offer(s->f[0], b, sizeof b, 3, 1, 0), 0);
+	sim_run(s, 0, 20000);
+	for (int i = 1; i < NODES; i++)
+		CHECK_EQ(s->accepted[i], 1);
+	/* Each node sends it once (the last one's copy is the next-to-last's ack),
+	 * plus at most one retry at the end of the line, where no one relays further. */
+	for (int i = 0; i < NODES - 1; i++)
+		CHECK_EQ(s->tx[i], 1);
+	CHECK(s->tx[NODES - 1] >= 1 && s->tx[NODES - 1] <= 2);
+	sim_free(s);
+	free(s);
+}
+
+static void
+test_flood_suppression(void)
+{
+	/* A full mesh: everyone hears everyone. After the sender, one relay suffices;
+	 * the others hear it and stay quiet. */
+	struct lora_flood_params p = { .hop_limit = 7, .slot_ms = 100, .suppress_k = 1 };
+	struct sim *s = calloc(1, sizeof *s);
+	uint8_t b[247];
+	int total = 0;
+
+	sim_init(s, &p);
+	for (int i = 0; i < NODES; i++)
+		for (int j = 0; j < NODES; j++)
+			s->hears[i][j] = i != j;
+	fake_bundle(b, sizeof b, 8);
+	lora_flood_offer(s->f[0], b, sizeof b, 0, 1, 0);
+	sim_run(s, 0, 20000);
+	for (int i = 0; i < NODES; i++)
+		total += s->tx[i];
+	for (int i = 1; i < NODES; i++)
+		CHECK_EQ(s->accepted[i], 1);
+	CHECK_EQ(total, 2);
+	{
+		uint64_t supp = 0;
+
+		for (int i = 1; i < NODES; i++)
+			supp += lora_flood_stats(s->f[i])->suppressed;
+		CHECK_EQ(supp, NODES - 2);
+	}
+	sim_free(s);
+	free(s);
+}
+
+static void
+test_flood_hop_limit_and_refusal(void)
+{
+	struct lora_flood_params p = { .hop_limit = 2, .slot_ms = 100 };
+	struct sim *s = calloc(1, sizeof *s);
+	uint8_t b[247];
+
+	sim_init(s, &p);
+	for (int i = 0; i + 1 < NODES; i++)
+		s->hears[i][i + 1] = s->hears[i + 1][i] = 1;
+	fake_bundle(b, sizeof b, 9);
+	lora_flood_offer(s->f[0], b, sizeof b, 0, 1, 0);
+	sim_run(s, 0, 20000);
+	/* Sender, relay 1, relay 2: node 3 hears it with two hops and stops there. */
+	CHECK_EQ(s->accepted[1], 1);
+	CHECK_EQ(s->accepted[2], 1);
+	CHECK_EQ(s->accepted[3], 1);
+	CHECK_EQ(s->accepted[4], 0);
+	CHECK_EQ(s->tx[3], 0);
+	sim_free(s);
+	free(s);
+
+	/* A node whose acceptance path refuses relays nothing. */
+	s = calloc(1, sizeof *s);
+	p.hop_limit = 7;
+	sim_init(s, &p);
+	for (int i = 0; i + 1 < NODES; i++)
+		s->hears[i][i + 1] = s->hears[i + 1][i] = 1;
+	s->refuse[2] = 1;
+	lora_flood_offer(s->f[0], b, sizeof b, 0, 1, 0);
+	sim_run(s, 0, 20000);
+	CHECK_EQ(s->accepted[1], 1);
+	CHECK_EQ(s->accepted[3], 0);
+	CHECK_EQ(s->tx[2], 0);
+	CHECK_EQ(lora_flood_stats(s->f[2])->bundles_refused, 1);
+	sim_free(s);
+	free(s);
+}
+
+static void
+test_flood_precedence_and_digest(void)
+{
+	struct lora_flood_params p = { .hop_limit = 7, .slot_ms = 100, .digest_ms = 2000 };
+	struct sim *s = calloc(1, sizeof *s);
+	uint8_t r[600], fl[247], fr[LORA_FRAME_MAX];
+	struct lora_frame d;
+	int prec, len;
+
+	sim_init(s, &p);
+	fake_bundle(r, sizeof r, 10);
+	fake_bundle(fl, sizeof fl, 11);
+	/* A ROUTINE bundle of three pieces is under way; a FLASH overtakes it. */
+	lora_flood_offer(s->f[0], r, sizeof r, 0, 1, 0);
+	len = lora_flood_output(s->f[0], 1, 0, fr, &prec);
+	CHECK(len > 0);
+	CHECK_EQ(prec, 0);
+	lora_flood_offer(s->f[0], fl, sizeof fl, 3, 1, 0);
+	len = lora_flood_output(s->f[0], 1, 0, fr, &prec);
+	CHECK_EQ(prec, 3);
+	CHECK_EQ(len, 247);
+	/* With the budget reserved for FLASH, the rest waits. */
+	CHECK_EQ(lora_flood_output(s->f[0], 1, 3, fr, &prec), 0);
+	len = lora_flood_output(s->f[0], 1, 0, fr, &prec);
+	CHECK_EQ(prec, 0);
+	CHECK(len > 0);
+
+	/* A node that missed a bundle learns of it from a digest, asks, and gets it. */
+	s->hears[0][1] = s->hears[1][0] = 1;
+	fake_bundle(r, 247, 12);
+	lora_flood_offer(s->f[0], r, 247, 0, 0, 0);     /* held, not flooded */
+	sim_run(s, 10, 30000);
+	CHECK(lora_flood_stats(s->f[0])->digests_out >= 1);
+	CHECK(lora_flood_stats(s->f[1])->requests_out >= 1);
+	CHECK(lora_flood_stats(s->f[0])->answers >= 1);
+	CHECK(s->accepted[1] >= 1);
+	{
+		uint8_t id[4];
+
+		lora_air_id(id, r, 247);
+		CHECK(lora_flood_known(s->f[1], id));
+	}
+	(void)d;
+	sim_free(s);
+	free(s);
+}
+
+static void
+test_flood_bad_input_counted(void)
+{
+	struct lora_flood_params p = { .slot_ms = 100 };
+	struct sim *s = calloc(1, sizeof *s);
+	uint8_t junk[200];
+
+	sim_init(s, &p);
+	for (int i = 0; i < 200; i++) {
+		randombytes_buf(junk, sizeof junk);
+		junk[0] |= 0x40;        /* a fragment, digest or request: MAC checked */
+		lora_flood_input(s->f[0], junk, 1 + (size_t)(i % 199), 0, (uint64_t)i);
+	}
+	{
+		const struct lora_flood_stats *st = lora_flood_stats(s->f[0]);
+
+		CHECK_EQ(st->frames_in, 200);
+		CHECK_EQ(st->bad_mac + st->bad_short + st->bad_format, 200);
+		CHECK_EQ(s->accepted[0], 0);
+	}
+	sim_free(s);
+	free(s);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct test_case cases[] = {
+		TEST(test_air_single_frame),
+		TEST(test_air_fragments),
+		TEST(test_air_bad_frames),
+		TEST(test_air_vectors),
+		TEST(test_flood_line),
+		TEST(test_flood_suppression),
+		TEST(test_flood_hop_limit_and_refusal),
+		TEST(test_flood_precedence_and_digest),
+		TEST(test_flood_bad_input_counted),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return test_main("lora", cases, sizeof cases / sizeof cases[0], argc, argv);
+}
