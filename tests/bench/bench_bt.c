@@ -199,33 +199,6 @@ client(const char *adapter, const char *peer, int psm, uint64_t bytes)
 	return 0;
 }
 
-static int
-garbage(const char *adapter, const char *peer, int psm)
-{
-	static const uint8_t junk[] = "GET / HTTP/1.1\r\nHost: apagon\r\n\r\n";
-	uint8_t buf[256];
-	int fd = dial(adapter, peer, psm);
-	struct pollfd pfd = { fd, POLLIN, 0 };
-
-	if (send(fd, junk, sizeof junk - 1, 0) < 0) {
-		perror("bench_bt: send");
-		return 1;
-	}
-	/* The peer must hang up on us (framing refused); give it 20 s. */
-	for (int i = 0; i < 20; i++) {
-		if (poll(&pfd, 1, 1000) > 0) {
-			ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-
-			if (r == 0 || (r < 0 && errno != EAGAIN)) {
-				printf("garbage refused: the peer closed the link\n");
-				return 0;
-			}
-		}
-	}
-	printf("garbage NOT refused: the link stayed open\n");
-	return 1;
-}
-
 /* Send junk on fd; 0 if the peer hangs up within 20 s. */
 static int
 junk_until_hangup(int fd)
@@ -250,6 +223,12 @@ junk_until_hangup(int fd)
 	}
 	printf("garbage NOT refused: the link stayed open\n");
 	return 1;
+}
+
+static int
+garbage(const char *adapter, const char *peer, int psm)
+{
+	return junk_until_hangup(dial(adapter, peer, psm));
 }
 
 static int

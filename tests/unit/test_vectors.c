@@ -57,6 +57,23 @@ be32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
+/* A member certificate of the vectors: role member, unit "Interior", valid 365 days
+ * from 1790000000, signed by the authority. */
+static void
+member_cert(struct cert *c, const uint8_t pk[32], const char *name, const uint8_t *auth_pk,
+    const uint8_t *auth_sk, const uint8_t network_id[32])
+{
+	memset(c, 0, sizeof *c);
+	c->role = ROLE_MEMBER;
+	memcpy(c->subject, pk, 32);
+	memcpy(c->issuer, auth_pk, 32);
+	c->not_before = 1790000000;
+	c->not_after = 1790000000 + 365 * 86400;
+	snprintf(c->name, sizeof c->name, "%s", name);
+	strcpy(c->unit, "Interior");
+	cert_sign(c, network_id, auth_sk);
+}
+
 /* T(th, x) of docs/protocol.md 15.2. */
 static void
 tr(uint8_t th[32], const uint8_t *x, size_t n)
@@ -142,15 +159,7 @@ handshake_vectors(const struct netkeys *nk, const uint8_t *auth_pk, const uint8_
 	int lena, lenb, blen;
 
 	put_comment("Link session handshake (15.2): alice initiates, bob responds, at 1790003600");
-	memset(&bob, 0, sizeof bob);
-	bob.role = ROLE_MEMBER;
-	memcpy(bob.subject, b_pk, 32);
-	memcpy(bob.issuer, auth_pk, 32);
-	bob.not_before = 1790000000;
-	bob.not_after = 1790000000 + 365 * 86400;
-	strcpy(bob.name, "bob");
-	strcpy(bob.unit, "Interior");
-	cert_sign(&bob, nk->network_id, auth_sk);
+	member_cert(&bob, b_pk, "bob", auth_pk, auth_sk, nk->network_id);
 	blen = cert_encode(certbuf, sizeof certbuf, &bob);
 	CHECK(blen > 0);
 	put_hex("bob_cert", certbuf, (size_t)blen);
@@ -319,15 +328,7 @@ build_vectors(void)
 	put_hex("bob_key_id", b_id, 6);
 
 	put_comment("Alice's certificate, issued by the authority");
-	memset(&c, 0, sizeof c);
-	c.role = ROLE_MEMBER;
-	memcpy(c.subject, a_pk, 32);
-	memcpy(c.issuer, auth_pk, 32);
-	c.not_before = 1790000000;
-	c.not_after = 1790000000 + 365 * 86400;
-	strcpy(c.name, "alice");
-	strcpy(c.unit, "Interior");
-	cert_sign(&c, nk.network_id, auth_sk);
+	member_cert(&c, a_pk, "alice", auth_pk, auth_sk, nk.network_id);
 	clen = cert_encode(certbuf, sizeof certbuf, &c);
 	CHECK(clen > 0);
 	put_hex("alice_cert", certbuf, (size_t)clen);
