@@ -37,6 +37,9 @@ NODE_SRC   := $(wildcard node/*.c)
 # The modem's serial codec (firmware/proto/), shared by the firmware and node/'s LoRa
 # transport: one codec, built into both (issue 4, docs/modem.md).
 NODE_SRC   += firmware/proto/kiss.c firmware/proto/rnode.c
+# With a board on stock RNode firmware the node enforces the duty cycle itself, with the
+# modem's own limiter and airtime formula (docs/lora.md "RNode boards").
+NODE_SRC   += firmware/duty.c firmware/airtime.c
 CLI_SRC    := tools/apagon.c $(wildcard tools/apagon_*.c)
 DAEMON_SRC := $(wildcard tools/apagond.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -114,13 +117,21 @@ $(BUILD)/fuzz/libfuzzer_%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) tests/test_
 # Its sources are tools/drill_*.c (outside the CLI's tools/apagon_*.c glob). The
 # scenario parser's fuzz harness links the parser on top of CORE_SRC.
 DRILL_SRC := $(wildcard tools/drill_*.c)
+# sim's parts (tools/sim_*.c), and for its LoRa channel the firmware's airtime and
+# duty limiter (unless node/ already links them) and the channel simulator's physics
+# (firmware/host/chan_model.c).
+DRILL_SRC += $(wildcard tools/sim_*.c) firmware/host/chan_model.c \
+	$(filter-out $(NODE_SRC),firmware/airtime.c firmware/duty.c)
 DRILL     := $(if $(wildcard tools/drill_main.c),$(BUILD)/apagon-drill)
 all: $(DRILL)
 $(BUILD)/apagon-drill: $(call obj,$(DRILL_SRC)) $(CORE_LIBS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
-$(BUILD)/fuzz/replay_fuzz_scenario $(BUILD)/fuzz/libfuzzer_fuzz_scenario: tools/drill_scenario.c tools/drill_scenario.h
-$(BUILD)/fuzz/replay_fuzz_scenario $(BUILD)/fuzz/libfuzzer_fuzz_scenario: FUZZ_EXTRA := tools/drill_scenario.c
+SCENARIO_SRC := tools/drill_scenario.c tools/drill_scenario_timeline.c tools/drill_scenario_write.c
+$(BUILD)/fuzz/replay_fuzz_scenario $(BUILD)/fuzz/libfuzzer_fuzz_scenario: $(SCENARIO_SRC) tools/drill_scenario.h tools/drill_scenario_parse.h
+$(BUILD)/fuzz/replay_fuzz_scenario $(BUILD)/fuzz/libfuzzer_fuzz_scenario: FUZZ_EXTRA := $(SCENARIO_SRC)
+$(BUILD)/fuzz/replay_fuzz_trace $(BUILD)/fuzz/libfuzzer_fuzz_trace: tools/sim_trace.c tools/sim_trace.h
+$(BUILD)/fuzz/replay_fuzz_trace $(BUILD)/fuzz/libfuzzer_fuzz_trace: FUZZ_EXTRA := tools/sim_trace.c
 # ---- end apagon-drill ----
 
 # ---- Bluetooth (issue 5; docs/bluetooth.md): BlueZ's libbluetooth, the VM test ----
@@ -213,10 +224,10 @@ FW_PROTO_SRC := firmware/proto/kiss.c firmware/proto/rnode.c
 FW_MODEL_SRC := firmware/host/sx126x_model.c
 FW_SIM       := $(BUILD)/apagon-modem-sim $(BUILD)/apagon-channel
 all: $(FW_SIM)
-$(BUILD)/apagon-modem-sim: $(call obj,firmware/host/modem_sim.c $(FW_MODEL_SRC) $(FW_CORE_SRC))
+$(BUILD)/apagon-modem-sim: $(call obj,firmware/host/modem_sim.c firmware/host/rnode_stock.c $(FW_MODEL_SRC) $(FW_CORE_SRC))
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
-$(BUILD)/apagon-channel: $(call obj,firmware/host/channel.c)
+$(BUILD)/apagon-channel: $(call obj,firmware/host/channel.c firmware/host/chan_model.c)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lm
 # The unit test links the core and the chip model ahead of CORE_LIBS (which already
@@ -230,6 +241,9 @@ $(BUILD)/bench/bench_lora: $(call obj,firmware/airtime.c)
 $(BUILD)/fuzz/replay_fuzz_kiss $(BUILD)/fuzz/libfuzzer_fuzz_kiss: $(FW_CORE_SRC) $(FW_MODEL_SRC) $(wildcard firmware/*.h firmware/proto/*.h firmware/host/*.h)
 # Recursive (=), and without what CORE_SRC already has (the codec), so nothing links twice.
 $(BUILD)/fuzz/replay_fuzz_kiss $(BUILD)/fuzz/libfuzzer_fuzz_kiss: FUZZ_EXTRA = $(filter-out $(CORE_SRC),$(FW_CORE_SRC) $(FW_MODEL_SRC))
+# The simulated stock-RNode board (apagon-modem-sim --rnode) on the same driver and model.
+$(BUILD)/fuzz/replay_fuzz_rnode_stock $(BUILD)/fuzz/libfuzzer_fuzz_rnode_stock: $(FW_CORE_SRC) $(FW_MODEL_SRC) firmware/host/rnode_stock.c $(wildcard firmware/*.h firmware/proto/*.h firmware/host/*.h)
+$(BUILD)/fuzz/replay_fuzz_rnode_stock $(BUILD)/fuzz/libfuzzer_fuzz_rnode_stock: FUZZ_EXTRA = $(filter-out $(CORE_SRC),$(FW_CORE_SRC) $(FW_MODEL_SRC) firmware/host/rnode_stock.c)
 # ---- end firmware host build ----
 
 depcheck:

@@ -67,6 +67,9 @@ static const struct conf_key lora_keys[] = {
 	{ "tx-power", CONF_INT, 0, 0, 22 },
 	{ "hop-limit", CONF_INT, 0, 1, 15 },
 	{ "slot-ms", CONF_INT, 0, 1, 60000 },
+	{ "sender-rate", CONF_INT, 0, 1, 6000 },        /* bundles a minute per sender */
+	{ "sender-burst", CONF_INT, 0, 1, 10000 },
+	{ "time-scale", CONF_STRING, 0, 0, 0 },         /* simulated channel only */
 	{ NULL, CONF_STRING, 0, 0, 0 },
 };
 

@@ -112,6 +112,20 @@ lora_air_encode_ids(uint8_t out[LORA_FRAME_MAX], int kind, const uint8_t (*ids)[
 	return (int)(len + LORA_MAC);
 }
 
+int
+lora_air_encode_routed(uint8_t out[LORA_FRAME_MAX], const uint8_t *bundle, size_t len,
+    int hops, int left)
+{
+	if (len > LORA_ROUTED_BUNDLE)
+		return LORA_ETOOBIG;
+	if (len < 91 || hops < 0 || hops > LORA_ROUTED_MAX || left < 0 || left > LORA_ROUTED_MAX)
+		return LORA_EFORMAT;
+	out[0] = LORA_ROUTED_B0;
+	out[1] = (uint8_t)(left << 4 | hops);
+	memcpy(out + 2, bundle + 1, len - 1);
+	return (int)len + 1;
+}
+
 /* Check the trailing MAC of a frame of `len` bytes (len > LORA_MAC). */
 static int
 mac_ok(const uint8_t *buf, size_t len, const uint8_t k[32])
@@ -163,6 +177,21 @@ lora_air_decode(struct lora_frame *f, const uint8_t *buf, size_t len, const uint
 			return LORA_EFORMAT;
 		return LORA_OK;
 	default:
+		if (b0 == LORA_ROUTED_B0) {
+			/* Like BUNDLE: no MAC, the bundle authenticates itself. */
+			uint8_t lh;
+
+			if (len < 92)
+				return LORA_ESHORT;
+			lh = wire_get_u8(&w);
+			f->kind = LORA_K_ROUTED;
+			f->left = lh >> 4;
+			f->hops = lh & 0x0f;
+			f->data = buf + 2;
+			f->len = len - 2;
+			lora_air_id(f->id, buf + 1, len - 1);
+			return LORA_OK;
+		}
 		if (f->hops != 0)
 			return LORA_EFORMAT;
 		if (len < 1 + LORA_AIRID + LORA_MAC)

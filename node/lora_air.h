@@ -23,6 +23,14 @@
  *
  *   DIGEST  (10)  air IDs of bundles the sender holds:  10 000000 | n x ID (4) | MAC (8)
  *   REQUEST (11)  air IDs the sender lacks:             11 000000 | n x ID (4) | MAC (8)
+ *   ROUTED  (10 000001)  a whole bundle of up to 254 bytes sent toward its recipient:
+ *                 only nodes at most `left` hops from the recipient relay it. One
+ *                 byte longer than a BUNDLE frame:
+ *
+ *     0          1               2                                  len
+ *     +----------+---------------+----------------------------------+
+ *     | 10000001 | left(4) hops(4)| bundle bytes 1..len-2            |
+ *     +----------+---------------+----------------------------------+
  *
  * MAC = first 8 bytes of H("apagon/v1/lora-mac", key = k_lora, frame bytes before the
  * MAC), k_lora = H("apagon/v1/lora-key", key = network key). A whole BUNDLE frame has
@@ -48,12 +56,17 @@
 #define LORA_BUNDLE_MAX    (1 + LORA_FRAGS_MAX * LORA_FRAG_PAYLOAD)      /* 3841 */
 /* IDs in one DIGEST or REQUEST frame (kept small: a digest is ~ a tenth of a bundle). */
 #define LORA_IDS_MAX       12
+/* A ROUTED frame: byte 0, then left and hops in 4 bits each, then the bundle. */
+#define LORA_ROUTED_B0     0x81
+#define LORA_ROUTED_MAX    15                   /* largest hops and left */
+#define LORA_ROUTED_BUNDLE (LORA_FRAME_MAX - 1) /* largest bundle: 254 bytes */
 
 enum lora_kind {
 	LORA_K_BUNDLE = 0,
 	LORA_K_FRAG = 1,
 	LORA_K_DIGEST = 2,
 	LORA_K_REQUEST = 3,
+	LORA_K_ROUTED = 4,      /* decoded kind only: on air 10 000001 */
 };
 
 enum lora_air_err {
@@ -83,6 +96,14 @@ int lora_air_frames(size_t bundle_len);
 int lora_air_encode(uint8_t out[LORA_FRAME_MAX], const uint8_t *bundle, size_t len, int hops,
     int i, const uint8_t k[32]);
 
+/*
+ * A ROUTED frame of a bundle of 91..254 bytes, with its hop count and the relays it
+ * may still take toward its recipient (both 0..15). Returns its length (bundle
+ * length + 1) or LORA_EFORMAT / LORA_ETOOBIG.
+ */
+int lora_air_encode_routed(uint8_t out[LORA_FRAME_MAX], const uint8_t *bundle, size_t len,
+    int hops, int left);
+
 /* A DIGEST or REQUEST frame of n (1..LORA_IDS_MAX) IDs. Returns its length. */
 int lora_air_encode_ids(uint8_t out[LORA_FRAME_MAX], int kind,
     const uint8_t (*ids)[LORA_AIRID], int n, const uint8_t k[32]);
@@ -91,10 +112,11 @@ int lora_air_encode_ids(uint8_t out[LORA_FRAME_MAX], int kind,
 struct lora_frame {
 	int kind;
 	int hops;
-	const uint8_t *data;            /* BUNDLE: bundle bytes 1..; FRAG: the piece;
+	int left;                       /* ROUTED: relays it may still take */
+	const uint8_t *data;            /* BUNDLE, ROUTED: bundle bytes 1..; FRAG: the piece;
 	                                   DIGEST/REQUEST: n x 4 ID bytes */
 	size_t len;
-	uint8_t id[LORA_AIRID];         /* BUNDLE (computed), FRAG (carried) */
+	uint8_t id[LORA_AIRID];         /* BUNDLE, ROUTED (computed), FRAG (carried) */
 	int idx, count;                 /* FRAG */
 	int nids;                       /* DIGEST, REQUEST */
 };

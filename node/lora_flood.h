@@ -8,20 +8,29 @@
  *   - a bundle heard for the first time goes through params.accept (the node's
  *     acceptance path: verify before store or forward); only an accepted one is
  *     rebroadcast, with its hop count plus one, never past hop_limit;
- *   - the rebroadcast waits a random backoff that grows with the SNR it was heard at
- *     (a far receiver, low SNR, relays first: it adds the most coverage, as in
- *     Meshtastic's managed flooding); hearing suppress_k copies relayed at least as
- *     far as ours would be cancels it (the sender's own retry does not);
+ *   - routes: every accepted bundle heard with hop count h says its sender is at
+ *     most h + 1 hops away (params.ends names the sender). A bundle for a node whose
+ *     distance d is known goes out ROUTED with d - 1 + 1 relays allowed; a node
+ *     relays a ROUTED copy only if it is no further from the recipient than the
+ *     relays left, so only the nodes on (or one hop off) the shortest way send it.
+ *     Unacknowledged, the sender floods it instead and forgets the route;
+ *   - a flooded rebroadcast waits a random backoff that is shorter the more often
+ *     this node's relays were carried on (its carry score: bridges go first, edge
+ *     nodes last); hearing suppress_k copies relayed at least as far as ours would
+ *     be cancels it (the sender's own retry does not);
  *   - a node that transmitted a bundle listens for someone relaying it further (an
- *     implicit acknowledgement); without one it retransmits, at most `retries` times,
- *     which recovers frames lost to hidden-terminal collisions;
+ *     implicit acknowledgement); without one it retransmits its own bundles up to
+ *     `retries_own` times, relayed ones up to `retries_relay` times if its carry
+ *     score is high (at the edge no one is there to relay);
+ *   - the recipient sends one copy with no relays left: it acknowledges the
+ *     previous hop and tells its neighbours to relay the bundle no more;
  *   - every digest_ms / 2 .. digest_ms a DIGEST may list up to 12 held air IDs
- *     (rotating through the cache); it is skipped, up to 8 times in a row, while the
- *     node holds nothing new that it has not heard relayed beyond itself (Trickle,
- *     RFC 6206, in spirit); a neighbour lacking one sends a REQUEST after a random
- *     backoff (put off if it hears another node ask for the same), and a holder
- *     answers by rebroadcasting the bundle (cancelled if another holder answers
- *     first);
+ *     (what it doubts its neighbours have first: sent, retried, never carried on;
+ *     then what is new; then the rest in turn); without such doubts it is skipped
+ *     up to 8 times in a row (16 while neighbours' digests agree: Trickle, RFC 6206,
+ *     in spirit); a neighbour lacking one sends a REQUEST after a random backoff
+ *     (put off if it hears another node ask for the same), and a holder answers by
+ *     rebroadcasting the bundle (cancelled if another holder answers first);
  *   - output is precedence first: FLASH, IMMEDIATE, PRIORITY bundles, then requests,
  *     ROUTINE bundles, digests; the caller passes the lowest precedence its airtime
  *     budget still allows.
@@ -33,6 +42,8 @@
 #include <stdint.h>
 
 #include "lora_air.h"
+
+#define LORA_NODEID 6           /* a node's key ID (APAGON_KEYID) */
 
 /* What params.accept says about a bundle. */
 #define LORA_ACCEPT_NEW     1       /* verified and stored: relay it */
@@ -58,6 +69,11 @@ struct lora_flood_params {
 	 * the first time (hops byte first). Returns LORA_ACCEPT_* or < 0; *prec gets
 	 * its precedence (0..3) when accepted. */
 	int (*accept)(void *ctx, const uint8_t *bundle, size_t len, int *prec);
+	/* Optional (NULL: flooding only): the sender's and recipient's key IDs of an
+	 * accepted bundle, from its (unmasked) header. Returns 1 (from and to set), 0
+	 * (from set; addressed to everyone) or < 0 (unknown). */
+	int (*ends)(void *ctx, const uint8_t *bundle, size_t len, uint8_t from[LORA_NODEID],
+	    uint8_t to[LORA_NODEID]);
 	void *ctx;
 };
 
@@ -78,6 +94,13 @@ struct lora_flood_stats {
 	uint64_t requests_out, requests_in, answers;    /* answers: bundles resent on request */
 	uint64_t reasm_timeouts, reasm_inconsistent;
 	uint64_t evicted;                               /* cache entries dropped */
+	uint64_t routed_out;                            /* bundles of ours sent ROUTED */
+	uint64_t routed_relays;                         /* other ROUTED frames: relays,
+	                                                   their retries, recipients'
+	                                                   copies */
+	uint64_t route_fallbacks;                       /* ROUTED unacknowledged: flooded */
+	uint64_t routes;                                /* distances known */
+	uint64_t carry;                                 /* carry score, 0..256 */
 };
 
 struct lora_flood;
@@ -99,8 +122,8 @@ int lora_flood_offer(struct lora_flood *, const uint8_t *bundle, size_t len, int
 /* 1 if the engine knows this air ID (held or refused). */
 int lora_flood_known(const struct lora_flood *, const uint8_t id[LORA_AIRID]);
 
-/* One frame heard on air, with its SNR in quarter dB. Returns LORA_OK or the frame's
- * LORA_E* (counted). */
+/* One frame heard on air, with its SNR in quarter dB (not used by the policy at
+ * present). Returns LORA_OK or the frame's LORA_E* (counted). */
 int lora_flood_input(struct lora_flood *, const uint8_t *frame, size_t len, int snr_x4,
     uint64_t now_ms);
 

@@ -9,7 +9,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../mesh/ratelimit.h"
 #include "transport.h"
+
+/* A per-sender limit on what a broadcast bearer takes in (docs/lora.md "Rate limit"):
+ * the token buckets of mesh/ratelimit.h, the mechanism link sessions use, with the
+ * bearer's own rates. A bundle over its sender's limit is dropped before its signature
+ * is checked, counted, and logged (at most one line every 10 s). */
+struct lora_sender_limit {
+	struct ratelimit rl;
+	int64_t dropped;                /* bundles dropped over their sender's limit */
+	int64_t unlogged;               /* of those, not yet in a log line */
+	uint64_t last_log_ms;
+};
+
+/* The transport's limit table, or NULL when `t` is not a LoRa transport. Defined in
+ * transport_lora.c. */
+struct lora_sender_limit *transport_lora_limit(struct transport *t);
 
 /* ev.bundle: ctx is the struct daemon. TRANSPORT_BUNDLE_*, -EAGAIN (sender not known
  * yet), -EPERM (refused: the reason is counted by the acceptance path), -EIO (store). */

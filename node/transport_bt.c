@@ -4,7 +4,8 @@
  *
  *   links       L2CAP LE credit-based channels (SOCK_SEQPACKET, PSM 0x0081 by
  *               default) where the adapter has LE; L2CAP over BR/EDR (PSM 0x1081)
- *               where it has only BR/EDR. Frames are length-prefixed (bt_frame.h).
+ *               where it has only BR/EDR, and a dual-mode adapter listens there too
+ *               for such peers. Frames are length-prefixed (bt_frame.h).
  *   discovery   LE advertising and scanning through the management socket
  *               (HCI_CHANNEL_CONTROL): we advertise a rotating token derived from
  *               the network key (bt_token.h) and dial advertisers whose token checks.
@@ -87,7 +88,7 @@
 #define BT_ADV_INSTANCE          1
 
 enum bt_state { BT_WAITING, BT_UP };
-enum bt_kind { K_MGMT, K_LISTEN, K_CONN };
+enum bt_kind { K_MGMT, K_LISTEN, K_LISTEN_BREDR, K_CONN };
 
 struct bt;
 
@@ -98,6 +99,7 @@ struct bt_conn {
 	struct bt_addr a;
 	int fd;
 	int up, dialed_by_us, dead;
+	int le;                         /* an LE channel (else BR/EDR) */
 	uint64_t dial_deadline_ms;
 	size_t omtu;
 	struct bt_rx rx;
@@ -120,8 +122,10 @@ struct bt {
 	int64_t up_since;
 
 	int epfd;
-	enum bt_kind mgmt_kind, listen_kind;
-	int mgmt, lfd, dev_id, le;
+	enum bt_kind mgmt_kind, listen_kind, listen_bredr_kind;
+	/* lfd: our main listener (LE where the adapter has LE, else BR/EDR); lfd_bredr:
+	 * a dual-mode adapter's BR/EDR listener, for peers whose adapters have no LE. */
+	int mgmt, lfd, lfd_bredr, dev_id, le;
 	struct bt_addr self;
 	uint32_t settings;
 
@@ -131,6 +135,8 @@ struct bt {
 	int readvertise;                /* set the advertisement again (advertise()) */
 	uint64_t scan_ms;               /* when to start discovery again */
 
+	int trace;                      /* APAGON_BT_TRACE: a log line per frame */
+
 	struct bt_policy pol;
 	struct bt_conn *conns;
 	struct transport_peer *peers;   /* the up links, through peer.next */
@@ -138,7 +144,7 @@ struct bt {
 
 	struct {
 		int64_t rx_frames, tx_frames, rx_bytes, tx_bytes;
-		int64_t adv_seen, adv_ours, adv_foreign, adv_bad, mgmt_bad;
+		int64_t adv_seen, adv_ours, adv_foreign, adv_bad, mgmt_bad, adv_self;
 		int64_t dials, dial_failures, accepted, refused_full, refused_dup;
 		int64_t dropped_idle, dropped_rotation, dropped_redundant;
 		int64_t rej_framing, partial_dropped, tx_full, disconnects;
@@ -147,6 +153,20 @@ struct bt {
 };
 
 static const char *const state_names[] = { "waiting", "up" };
+
+/* With APAGON_BT_TRACE set, one line per frame, stamped with the boot clock (the
+ * one /proc/uptime shows): where a transfer's time goes (tests/bluetooth/init.sh). */
+static void
+trace(const struct bt *b, const char *what, size_t len)
+{
+	struct timespec ts;
+
+	if (!b->trace)
+		return;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	log_info("%s: trace %ld.%03ld %s %zu", b->t->name, (long)ts.tv_sec,
+	    ts.tv_nsec / 1000000, what, len);
+}
 
 /* ---------------- waiting and retrying ---------------- */
 
@@ -263,7 +283,7 @@ conn_up(struct bt_conn *c)
 	c->up = 1;
 	/* The peer's receive MTU bounds one SDU we send. */
 	sl = sizeof mtu;
-	if (b->le && getsockopt(c->fd, SOL_BLUETOOTH, BT_SNDMTU, &mtu, &sl) == 0 && mtu > 0) {
+	if (c->le && getsockopt(c->fd, SOL_BLUETOOTH, BT_SNDMTU, &mtu, &sl) == 0 && mtu > 0) {
 		c->omtu = mtu;
 	} else {
 		sl = sizeof lo;
@@ -286,8 +306,9 @@ conn_up(struct bt_conn *c)
 	c->peer.next = b->peers;
 	b->peers = &c->peer;
 	b->npeers++;
-	log_info("%s: link with %s up (%s, MTU %zu)", b->t->name, as,
-	    c->dialed_by_us ? "dialed" : "accepted", c->omtu);
+	log_info("%s: link with %s up (%s, %s, MTU %zu)", b->t->name, as,
+	    c->dialed_by_us ? "dialed" : "accepted", c->le ? "LE" : "BR/EDR", c->omtu);
+	trace(b, "up", c->omtu);
 	epoll_set(b, c->fd, c, EPOLLIN | (c->tx_len > c->tx_off ? EPOLLOUT : 0), EPOLL_CTL_MOD);
 	if (b->t->ev.peer_up)
 		b->t->ev.peer_up(b->t->ev.ctx, &c->peer);
@@ -305,14 +326,16 @@ conn_new(struct bt *b, int fd, const struct bt_addr *a, int dialed)
 	c->fd = fd;
 	c->a = *a;
 	c->dialed_by_us = dialed;
+	c->le = a->type != BDADDR_BREDR;
 	c->next = b->conns;
 	b->conns = c;
 	return c;
 }
 
-/* An L2CAP socket bound to our adapter, non-blocking, with our receive MTU. */
+/* An L2CAP socket bound to our adapter, non-blocking, with our receive MTU; le: an
+ * LE socket, else BR/EDR. */
 static int
-l2cap_socket(struct bt *b, int psm)
+l2cap_socket(struct bt *b, int psm, int le)
 {
 	struct sockaddr_l2 sa;
 	uint16_t mtu = BT_IMTU;
@@ -325,7 +348,7 @@ l2cap_socket(struct bt *b, int psm)
 	sa.l2_family = AF_BLUETOOTH;
 	sa.l2_psm = htobs((uint16_t)psm);
 	memcpy(&sa.l2_bdaddr, b->self.b, 6);
-	sa.l2_bdaddr_type = b->le ? BDADDR_LE_PUBLIC : BDADDR_BREDR;
+	sa.l2_bdaddr_type = le ? BDADDR_LE_PUBLIC : BDADDR_BREDR;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		int e = errno;
 
@@ -333,7 +356,7 @@ l2cap_socket(struct bt *b, int psm)
 		return -e;
 	}
 	/* After bind: the kernel takes BT_RCVMTU only once the socket knows it is LE. */
-	if (b->le) {
+	if (le) {
 		setsockopt(fd, SOL_BLUETOOTH, BT_RCVMTU, &mtu, sizeof mtu);
 	} else {
 		struct l2cap_options lo;
@@ -363,7 +386,7 @@ dial(struct bt *b, const struct bt_peer *p)
 		log_debug("%s: dialing %s", b->t->name, as);
 	}
 	bt_policy_dialing(&b->pol, &a, b->now_ms);
-	if ((fd = l2cap_socket(b, 0)) < 0) {
+	if ((fd = l2cap_socket(b, 0, a.type != BDADDR_BREDR)) < 0) {
 		b->n.dial_failures++;
 		bt_policy_down(&b->pol, &a, 1, b->now_ms);
 		return;
@@ -376,7 +399,7 @@ dial(struct bt *b, const struct bt_peer *p)
 	c->dial_deadline_ms = b->now_ms + BT_DIAL_MS;
 	memset(&sa, 0, sizeof sa);
 	sa.l2_family = AF_BLUETOOTH;
-	sa.l2_psm = htobs((uint16_t)(b->le ? b->psm : BT_PSM_BREDR));
+	sa.l2_psm = htobs((uint16_t)(a.type != BDADDR_BREDR ? b->psm : BT_PSM_BREDR));
 	memcpy(&sa.l2_bdaddr, a.b, 6);
 	sa.l2_bdaddr_type = a.type;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
@@ -388,7 +411,7 @@ dial(struct bt *b, const struct bt_peer *p)
 }
 
 static void
-on_accept(struct bt *b)
+on_accept(struct bt *b, int lfd)
 {
 	for (int i = 0; i < 8; i++) {
 		struct sockaddr_l2 sa;
@@ -398,7 +421,7 @@ on_accept(struct bt *b)
 		int fd;
 
 		memset(&sa, 0, sizeof sa);
-		fd = accept4(b->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				log_debug("%s: accept: %s", b->t->name, strerror(errno));
@@ -444,6 +467,7 @@ on_frame(void *ctx, const uint8_t *frame, size_t len)
 	c->peer.rx_frames++;
 	c->peer.rx_bytes += len;
 	b->n.rx_frames++;
+	trace(b, "rx", len);
 	if (b->t->ev.frame)
 		b->t->ev.frame(b->t->ev.ctx, &c->peer, frame, len);
 }
@@ -602,6 +626,36 @@ advertise(struct bt *b, int rotate)
 	sodium_memzero(tok, sizeof tok);
 }
 
+/*
+ * The adapters this process's Bluetooth links are up on. A node with two adapters
+ * (two [bluetooth] sections) hears its own other adapter's token, and must not dial
+ * itself: the session would refuse the link, but it would hold a slot on both
+ * adapters. One process is one node, so a list per process is the node's.
+ */
+static struct bt *node_adapters[8];
+
+static void
+adapter_register(struct bt *b, int on)
+{
+	for (size_t i = 0; i < sizeof node_adapters / sizeof node_adapters[0]; i++) {
+		if (on && node_adapters[i] == NULL) {
+			node_adapters[i] = b;
+			return;
+		}
+		if (!on && node_adapters[i] == b)
+			node_adapters[i] = NULL;
+	}
+}
+
+static int
+is_own_adapter(const struct bt_addr *a)
+{
+	for (size_t i = 0; i < sizeof node_adapters / sizeof node_adapters[0]; i++)
+		if (node_adapters[i] && memcmp(node_adapters[i]->self.b, a->b, 6) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 start_discovery(struct bt *b)
 {
@@ -635,6 +689,10 @@ on_device_found(struct bt *b, const uint8_t *p, size_t len)
 	}
 	if (rc == 0 || !bt_token_check(tok, b->t->network_key, node_now())) {
 		b->n.adv_foreign++;
+		return;
+	}
+	if (is_own_adapter(&a)) {
+		b->n.adv_self++;        /* our own other adapter */
 		return;
 	}
 	b->n.adv_ours++;
@@ -766,12 +824,18 @@ go_down(struct bt *b, const char *why)
 		close(b->lfd);
 		b->lfd = -1;
 	}
+	if (b->lfd_bredr >= 0) {
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->lfd_bredr, NULL);
+		close(b->lfd_bredr);
+		b->lfd_bredr = -1;
+	}
 	if (b->mgmt >= 0) {
 		epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->mgmt, NULL);
 		close(b->mgmt);
 		b->mgmt = -1;
 	}
 	b->adv_ok = b->discovering = 0;
+	adapter_register(b, 0);
 	wait_for_retry(b, why);
 }
 
@@ -843,7 +907,7 @@ try_up(struct bt *b)
 		return;
 	}
 	b->self.type = b->le ? BDADDR_LE_PUBLIC : BDADDR_BREDR;
-	if ((b->lfd = l2cap_socket(b, b->le ? b->psm : BT_PSM_BREDR)) < 0 ||
+	if ((b->lfd = l2cap_socket(b, b->le ? b->psm : BT_PSM_BREDR, b->le)) < 0 ||
 	    listen(b->lfd, 4) < 0) {
 		snprintf(why, sizeof why, "adapter %s: cannot listen on PSM 0x%04x: %s", b->adapter,
 		    b->le ? b->psm : BT_PSM_BREDR, strerror(b->lfd < 0 ? -b->lfd : errno));
@@ -855,6 +919,21 @@ try_up(struct bt *b)
 	}
 	epoll_set(b, b->mgmt, &b->mgmt_kind, EPOLLIN, EPOLL_CTL_ADD);
 	epoll_set(b, b->lfd, &b->listen_kind, EPOLLIN, EPOLL_CTL_ADD);
+	/* A dual-mode adapter also takes BR/EDR links, from peers whose adapters have
+	 * no LE (they dial their configured peers over BR/EDR). Without it, LE alone. */
+	if (b->le && (b->settings & MGMT_SETTING_BREDR)) {
+		if ((b->lfd_bredr = l2cap_socket(b, BT_PSM_BREDR, 0)) >= 0 &&
+		    listen(b->lfd_bredr, 4) == 0) {
+			epoll_set(b, b->lfd_bredr, &b->listen_bredr_kind, EPOLLIN, EPOLL_CTL_ADD);
+		} else {
+			log_warnx("%s: adapter %s: cannot listen on BR/EDR PSM 0x%04x: %s; "
+			    "peers without LE cannot reach us", b->t->name, b->adapter,
+			    BT_PSM_BREDR, strerror(b->lfd_bredr < 0 ? -b->lfd_bredr : errno));
+			if (b->lfd_bredr >= 0)
+				close(b->lfd_bredr);
+			b->lfd_bredr = -1;
+		}
+	}
 
 	bt_policy_init(&b->pol, &(struct bt_policy_params){ .max_links = b->max_links },
 	    &b->self);
@@ -865,6 +944,7 @@ try_up(struct bt *b)
 		bt_policy_seen(&b->pol, &a, 1, b->now_ms);
 	}
 	b->state = BT_UP;
+	adapter_register(b, 1);
 	b->up_since = (int64_t)time(NULL);
 	b->last_error[0] = '\0';
 	b->logged[0] = '\0';
@@ -874,10 +954,11 @@ try_up(struct bt *b)
 		start_discovery(b);
 	}
 	bt_addr_str(as, &b->self);
-	log_info("%s: adapter %s (%s) up: %s, PSM 0x%04x%s", b->t->name, b->adapter, as,
+	log_info("%s: adapter %s (%s) up: %s, PSM 0x%04x%s%s", b->t->name, b->adapter, as,
 	    b->le ? "LE credit-based channels" : "BR/EDR L2CAP",
 	    b->le ? b->psm : BT_PSM_BREDR,
-	    b->le ? ", advertising a rotating token" : ", configured peers only");
+	    b->le ? ", advertising a rotating token" : ", configured peers only",
+	    b->lfd_bredr >= 0 ? "; BR/EDR L2CAP on PSM 0x1081 for peers without LE" : "");
 }
 
 /* ---------------- the ops ---------------- */
@@ -914,9 +995,10 @@ bt_open(struct transport *t, const struct conf_section *s)
 		return -ENOMEM;
 	t->ctx = b;
 	b->t = t;
-	b->mgmt = b->lfd = b->dev_id = b->epfd = -1;
+	b->mgmt = b->lfd = b->lfd_bredr = b->dev_id = b->epfd = -1;
 	b->mgmt_kind = K_MGMT;
 	b->listen_kind = K_LISTEN;
+	b->listen_bredr_kind = K_LISTEN_BREDR;
 	v = conf_get(s, "adapter");
 	if (v && strlen(v) >= sizeof b->adapter) {
 		log_warnx("%s (%s line %d): adapter: a name like hci0 is expected", t->name,
@@ -940,6 +1022,7 @@ bt_open(struct transport *t, const struct conf_section *s)
 	}
 	b->state = BT_WAITING;
 	b->retry_ms = 0;                /* try on the first ready() */
+	b->trace = getenv("APAGON_BT_TRACE") != NULL;
 	return 0;
 }
 
@@ -980,7 +1063,9 @@ bt_ready(struct transport *t, short revents, uint64_t now_ms)
 			if (*k == K_MGMT)
 				on_mgmt(b);
 			else if (*k == K_LISTEN)
-				on_accept(b);
+				on_accept(b, b->lfd);
+			else if (*k == K_LISTEN_BREDR)
+				on_accept(b, b->lfd_bredr);
 			else if (!((struct bt_conn *)k)->dead)
 				on_conn((struct bt_conn *)k, evs[i].events);
 		}
@@ -1084,6 +1169,7 @@ bt_send(struct transport *t, const struct transport_peer *p, const uint8_t *buf,
 	c->peer.tx_frames++;
 	c->peer.tx_bytes += len;
 	b->n.tx_frames++;
+	trace(b, "tx", len);
 	flush_tx(c);
 	return 0;
 }
@@ -1103,8 +1189,11 @@ bt_close(struct transport *t)
 	for (struct bt_conn *c = b->conns; c; c = c->next)
 		conn_down(c, "closing");
 	conns_reap(b);
+	adapter_register(b, 0);
 	if (b->lfd >= 0)
 		close(b->lfd);
+	if (b->lfd_bredr >= 0)
+		close(b->lfd_bredr);
 	if (b->mgmt >= 0)
 		close(b->mgmt);
 	if (b->epfd >= 0)
@@ -1157,6 +1246,7 @@ bt_stats(const struct transport *t, void (*fn)(void *, const char *, int64_t), v
 	fn(ctx, "adverts_seen", b->n.adv_seen);
 	fn(ctx, "adverts_ours", b->n.adv_ours);
 	fn(ctx, "adverts_foreign", b->n.adv_foreign);
+	fn(ctx, "adverts_own_adapters", b->n.adv_self);
 	fn(ctx, "rejected.advert_malformed", b->n.adv_bad);
 	fn(ctx, "rejected.mgmt_malformed", b->n.mgmt_bad);
 	fn(ctx, "rejected.framing", b->n.rej_framing);

@@ -11,6 +11,13 @@
  * checked (DETECT), configured and read back (a mismatch is refused, never papered
  * over), polled for its counters; a modem that goes silent, closes, or sends garbage
  * is closed, counted and reopened with backoff, while the node runs on.
+ *
+ * A board on stock RNode firmware does not answer apagon's REGION: after a second of
+ * silence the link drives it with RNode's command set alone, and the node is the
+ * limiter the board lacks: the same sub-band table and sliding-hour books as our
+ * firmware (firmware/duty.c, built into the node), the airtime of what the board
+ * really sends (its one-byte header, its preamble: firmware/airtime.c), and the
+ * board's long-term airtime lock set to the band's duty cycle as a second fence.
  */
 #include "transport.h"
 
@@ -30,9 +37,13 @@
 
 #include "../firmware/proto/kiss.h"
 #include "../firmware/proto/rnode.h"
+#include "../mesh/bundle.h"
+#include "../mesh/mesh.h"
 #include "config.h"
 #include "lora_air.h"
 #include "lora_flood.h"
+#include "lora_glue.h"
+#include "lora_rnode.h"
 #include "log.h"
 
 #define RETRY_MIN_MS     1000
@@ -42,6 +53,10 @@
 #define SILENT_MS        15000          /* no frame at all for this long: modem dead */
 #define GARBAGE_MAX      32             /* bad frames in a row: reset the line */
 #define SCAN_MS          1000           /* look for new bundles in the store */
+#define REGION_WAIT_MS   1000           /* no REGION answer: RNode firmware */
+#define ALOCK_WAIT_MS    1000           /* no airtime-lock answer: an older RNode */
+#define SENDER_RATE      6              /* bundles a minute per sender, by default */
+#define SENDER_BURST     20
 
 /* Meshtastic's modem presets (docs/lora.md has the table). */
 static const struct preset {
@@ -77,7 +92,8 @@ enum lstate { L_WAITING, L_CONFIG, L_UP, L_NOREGION };
 static const char *const lstate_names[] = { "waiting", "configuring", "up", "listening" };
 
 /* Configuration steps, in order: command, value, bytes. */
-enum { S_DETECT, S_REGION, S_FREQ, S_BW, S_SF, S_CR, S_POWER, S_PREAMBLE, S_RADIO, S_DONE };
+enum { S_DETECT, S_REGION, S_FREQ, S_BW, S_SF, S_CR, S_POWER, S_PREAMBLE, S_ALOCK, S_RADIO,
+	S_DONE };
 
 struct lora {
 	struct transport *t;
@@ -99,7 +115,7 @@ struct lora {
 	char last_error[160];
 
 	struct kiss_decoder kd;
-	uint8_t kbuf[300];
+	uint8_t kbuf[600];              /* RNode firmware passes up to 508 bytes */
 	uint32_t kd_bad_seen;           /* decoder drops already counted */
 	int garbage_run;
 	uint8_t wbuf[4096];
@@ -112,6 +128,20 @@ struct lora {
 	int snr_x4;
 	uint32_t duty_used, duty_budget;
 	uint32_t modem_stat[APG_STAT_MAX];
+
+	/* A board on stock RNode firmware (stock = 1): what it said of itself, and the
+	 * node's own limiter on the modem's clock (now / time_scale). */
+	int stock;
+	uint8_t fw_ver[2], platform, mcu;
+	int alock;                      /* 1: the board took our long-term airtime lock */
+	struct lora_rnode_limiter lim;  /* books kept across resets of the link */
+	double time_scale;
+	uint32_t inflight_ms;           /* booked airtime of the frame in the board */
+	uint32_t stat_tx, stat_tx_seen;
+	int stat_tx_known;
+	uint64_t stat_ask_ms;
+	uint16_t chtm_short, chtm_long; /* the board's own airtime books, 1/100 % */
+	struct lora_sender_limit limit;
 
 	struct {
 		int64_t opens, resets, open_failures, mismatches, garbage_frames, kiss_errors;
@@ -209,12 +239,18 @@ config_step(struct lora *l)
 	l->step_deadline = l->now_ms + REPLY_MS;
 	switch (l->step) {
 	case S_DETECT:
+		/* What Reticulum asks too: which firmware, which board. */
 		a[0] = RNODE_DETECT_REQ;
 		send_cmd(l, RNODE_CMD_DETECT, a, 1);
+		a[0] = 0;
+		send_cmd(l, RNODE_CMD_FW_VERSION, a, 1);
+		send_cmd(l, RNODE_CMD_PLATFORM, a, 1);
+		send_cmd(l, RNODE_CMD_MCU, a, 1);
 		break;
 	case S_REGION:
 		a[0] = l->reg->code;
 		send_cmd(l, APG_CMD_REGION, a, 1);
+		l->step_deadline = l->now_ms + REGION_WAIT_MS;
 		break;
 	case S_FREQ:
 		rnode_put_u32(a, l->freq);
@@ -239,6 +275,13 @@ config_step(struct lora *l)
 	case S_PREAMBLE:
 		rnode_put_u16(a, PREAMBLE);
 		send_cmd(l, APG_CMD_PREAMBLE, a, 2);
+		break;
+	case S_ALOCK:
+		/* RNode's long-term lock covers the last hour, like the law: the band's duty
+		 * cycle, in 1/100 % as RNode counts it. */
+		rnode_put_u16(a, l->lim.duty.bands[l->lim.band].duty_bp);
+		send_cmd(l, RNODE_CMD_LT_ALOCK, a, 2);
+		l->step_deadline = l->now_ms + ALOCK_WAIT_MS;
 		break;
 	case S_RADIO:
 		a[0] = RNODE_RADIO_ON;
@@ -277,6 +320,10 @@ line_open(struct lora *l)
 	l->garbage_run = 0;
 	l->state = L_CONFIG;
 	l->step = S_DETECT;
+	l->stock = 0;
+	l->alock = 0;
+	l->stat_tx_known = 0;
+	l->fw_ver[0] = l->fw_ver[1] = l->platform = l->mcu = 0;
 	l->last_rx_ms = l->now_ms;
 	/* A FEND first: whatever half frame the modem holds from before ends here. */
 	l->wbuf[0] = KISS_FEND;
@@ -294,6 +341,60 @@ garbage(struct lora *l)
 		reset(l, "the modem sends garbage (%d bad frames in a row)", l->garbage_run);
 }
 
+/* The node's clock in the modem's time: a simulated channel may run faster. */
+static uint64_t
+modem_now(const struct lora *l)
+{
+	return (uint64_t)((double)l->now_ms / l->time_scale);
+}
+
+/* The next configuration step for the firmware found: apagon's sets the preamble,
+ * RNode's sets its airtime lock instead. */
+static void
+next_step(struct lora *l)
+{
+	l->step++;
+	if (l->step == S_PREAMBLE && l->stock)
+		l->step++;
+	if (l->step == S_ALOCK && !l->stock)
+		l->step++;
+}
+
+/* No answer to REGION: the board runs RNode firmware. The node takes the law on
+ * itself: the channel must lie in a sub-band of the region, at or under its power. */
+static void
+use_rnode(struct lora *l)
+{
+	const struct duty_band *band;
+	int b;
+
+	l->stock = 1;
+	b = lora_rnode_limiter_channel(&l->lim, l->freq, l->pre->bw, l->pre->sf, l->pre->cr,
+	    l->power);
+	if (b == -1) {
+		l->n.mismatches++;
+		reset(l, "the channel %.3f MHz +- %lu kHz lies in no %s sub-band, and this board "
+		    "runs RNode firmware, which would send there anyway: refused (set a "
+		    "frequency inside one sub-band, docs/lora.md)", l->freq / 1e6,
+		    (unsigned long)(l->pre->bw / 2000), l->reg->name);
+		return;
+	}
+	if (b == -2) {
+		band = &l->lim.duty.bands[duty_band_of(&l->lim.duty, l->freq, l->pre->bw)];
+		l->n.mismatches++;
+		reset(l, "tx-power %d dBm is above the %s band's %d dBm: refused (lower tx-power "
+		    "in apagon.conf)", l->power, band->name, band->max_dbm);
+		return;
+	}
+	band = &l->lim.duty.bands[b];
+	log_info("%s: %s runs RNode firmware %u.%u (platform 0x%02x, mcu 0x%02x): apagon "
+	    "enforces the %s duty cycle itself (band %s, %u.%02u %%)", l->t->name, l->device,
+	    l->fw_ver[0], l->fw_ver[1], l->platform, l->mcu, l->reg->name, band->name,
+	    band->duty_bp / 100, band->duty_bp % 100);
+	l->step = S_FREQ;
+	config_step(l);
+}
+
 /* A setting's answer during configuration: the value in use must be ours. 1 if the
  * frame was the answer awaited. */
 static int
@@ -303,7 +404,8 @@ config_reply(struct lora *l, uint8_t cmd, const uint8_t *arg, size_t len)
 		[S_DETECT] = RNODE_CMD_DETECT, [S_REGION] = APG_CMD_REGION,
 		[S_FREQ] = RNODE_CMD_FREQUENCY, [S_BW] = RNODE_CMD_BANDWIDTH,
 		[S_SF] = RNODE_CMD_SF, [S_CR] = RNODE_CMD_CR, [S_POWER] = RNODE_CMD_TXPOWER,
-		[S_PREAMBLE] = APG_CMD_PREAMBLE, [S_RADIO] = RNODE_CMD_RADIO_STATE,
+		[S_PREAMBLE] = APG_CMD_PREAMBLE, [S_ALOCK] = RNODE_CMD_LT_ALOCK,
+		[S_RADIO] = RNODE_CMD_RADIO_STATE,
 	};
 	uint32_t want = 0, got = 0;
 	const char *what = "";
@@ -334,6 +436,10 @@ config_reply(struct lora *l, uint8_t cmd, const uint8_t *arg, size_t len)
 	case S_CR:       what = "coding rate (4/x)"; want = l->pre->cr; break;
 	case S_POWER:    what = "TX power (dBm)"; want = (uint32_t)l->power; break;
 	case S_PREAMBLE: what = "preamble (symbols)"; want = PREAMBLE; break;
+	case S_ALOCK:
+		what = "long-term airtime lock (1/100 %)";
+		want = l->lim.duty.bands[l->lim.band].duty_bp;
+		break;
 	case S_RADIO:    what = "radio state"; want = RNODE_RADIO_ON; break;
 	}
 	if (len == 4)
@@ -346,6 +452,16 @@ config_reply(struct lora *l, uint8_t cmd, const uint8_t *arg, size_t len)
 		garbage(l);
 		return 0;
 	}
+	/* Two tolerances, both from RNode firmware: an SX127x reports the synthesizer's
+	 * frequency (a step off at most), and the airtime lock goes through a float. */
+	if (l->stock && l->step == S_FREQ && got != want &&
+	    (got > want ? got - want : want - got) <= LORA_RNODE_FREQ_STEP &&
+	    duty_band_of(&l->lim.duty, got, l->pre->bw) == l->lim.band)
+		got = want;             /* and still inside the same sub-band */
+	if (l->step == S_ALOCK && got != want && (got + 1 == want || got == want + 1))
+		got = want;
+	if (l->step == S_ALOCK && got == want)
+		l->alock = 1;
 	if (got != want) {
 		l->n.mismatches++;
 		reset(l, "the modem reports %s %lu where apagon.conf needs %lu: refused "
@@ -353,7 +469,8 @@ config_reply(struct lora *l, uint8_t cmd, const uint8_t *arg, size_t len)
 		    (unsigned long)got, (unsigned long)want);
 		return 1;
 	}
-	if (++l->step < S_DONE) {
+	next_step(l);
+	if (l->step < S_DONE) {
 		config_step(l);
 		return 1;
 	}
@@ -363,9 +480,12 @@ config_reply(struct lora *l, uint8_t cmd, const uint8_t *arg, size_t len)
 	l->first_scan = 1;
 	l->scan_ms = 0;
 	l->last_error[0] = '\0';
-	log_info("%s: modem up on %s: %s %.3f MHz SF%u BW%lu kHz CR4/%u %d dBm", l->t->name,
+	log_info("%s: modem up on %s: %s %.3f MHz SF%u BW%lu kHz CR4/%u %d dBm%s", l->t->name,
 	    l->device, l->reg->name, l->freq / 1e6, l->pre->sf,
-	    (unsigned long)(l->pre->bw / 1000), l->pre->cr, l->power);
+	    (unsigned long)(l->pre->bw / 1000), l->pre->cr, l->power,
+	    !l->stock ? "" : l->alock ? " (RNode firmware: node-side duty limiter, board "
+	    "airtime lock set)" : " (RNode firmware without airtime lock: the node-side duty "
+	    "limiter is the only fence)");
 	return 1;
 }
 
@@ -420,6 +540,24 @@ on_frame(struct lora *l, const uint8_t *body, size_t len)
 		on_error(l, arg, alen);
 		return;
 	}
+	/* What the board says of itself, whenever it comes. */
+	if (cmd == RNODE_CMD_FW_VERSION && alen == 2) {
+		memcpy(l->fw_ver, arg, 2);
+		return;
+	}
+	if ((cmd == RNODE_CMD_PLATFORM || cmd == RNODE_CMD_MCU) && alen == 1) {
+		*(cmd == RNODE_CMD_PLATFORM ? &l->platform : &l->mcu) = arg[0];
+		return;
+	}
+	/* RNode boards say RESET when they boot. Once the board has answered DETECT, that
+	 * means it restarted and lost what it was told: start over. (Before, it is the
+	 * boot message still waiting in the line.) */
+	if (cmd == RNODE_CMD_RESET && alen == 1 && arg[0] == RNODE_RESET_BYTE) {
+		if (l->state == L_UP || l->state == L_NOREGION ||
+		    (l->state == L_CONFIG && l->step > S_DETECT))
+			reset(l, "the modem restarted and forgot its settings; configuring it again");
+		return;
+	}
 	if (l->state == L_CONFIG) {
 		/* Only the awaited answer shows the line is sane: noise that happens to
 		 * frame still counts towards a reset. */
@@ -436,6 +574,10 @@ on_frame(struct lora *l, const uint8_t *body, size_t len)
 		l->snr_x4 = (int8_t)arg[0];
 		break;
 	case RNODE_CMD_DATA:
+		if (l->stock && alen > LORA_FRAME_MAX && alen <= 508) {
+			l->n.frames_rx++;       /* another RNode user's long frame: not ours */
+			break;
+		}
 		if (alen < 1 || alen > LORA_FRAME_MAX) {
 			garbage(l);
 			return;
@@ -484,6 +626,37 @@ on_frame(struct lora *l, const uint8_t *body, size_t len)
 		l->duty_budget = budget;
 		break;
 	}
+	case RNODE_CMD_STAT_TX:
+		if (alen != 4) {
+			garbage(l);
+			return;
+		}
+		/* RNode firmware says nothing when a frame has left: its frame count does. */
+		l->stat_tx = rnode_get_u32(arg);
+		if (l->stock && l->inflight && l->stat_tx_known && l->stat_tx != l->stat_tx_seen) {
+			l->inflight = 0;
+			l->n.airtime_ms += l->inflight_ms;
+		}
+		l->stat_tx_seen = l->stat_tx;
+		l->stat_tx_known = 1;
+		break;
+	case RNODE_CMD_STAT_CHTM:
+		if (alen < 8) {
+			garbage(l);
+			return;
+		}
+		l->chtm_short = rnode_get_u16(arg);
+		l->chtm_long = rnode_get_u16(arg + 2);
+		break;
+	case RNODE_CMD_STAT_PHYPRM:
+		if (alen < 10) {
+			garbage(l);
+			return;
+		}
+		/* The preamble the board chose: the airtime booked is never less. */
+		if (l->stock)
+			lora_rnode_limiter_preamble(&l->lim, rnode_get_u16(arg + 4));
+		break;
 	case APG_CMD_STATS:
 		if (alen % 5 != 0) {
 			garbage(l);
@@ -533,6 +706,29 @@ read_line(struct lora *l)
 
 /* ---------------- the store and the flood ---------------- */
 
+/* The flood's routes (lora_flood.h, params.ends): who sent a bundle, to whom. Only
+ * sealed types (messages, receipts) are read: the header's mask and the network tag
+ * need only the network key, opening a public type's body needs the authority's. */
+static int
+ends_cb(void *ctx, const uint8_t *buf, size_t len, uint8_t from[LORA_NODEID],
+    uint8_t to[LORA_NODEID])
+{
+	struct lora *l = ctx;
+	static const uint8_t no_authority[APAGON_SIGN_PK];
+	struct netkeys nk;
+	struct bundle b;
+	int rc;
+
+	netkeys_derive(&nk, no_authority, l->t->network_key);
+	rc = bundle_decode(&b, buf, len, &nk);
+	netkeys_wipe(&nk);
+	if (rc != MESH_OK || !bundle_type_sealed(b.h.type))
+		return -1;
+	memcpy(from, b.h.sender, LORA_NODEID);
+	memcpy(to, b.h.recipient, LORA_NODEID);
+	return memcmp(to, bundle_broadcast_id, LORA_NODEID) != 0;
+}
+
 static int
 accept_cb(void *ctx, const uint8_t *b, size_t len, int *prec)
 {
@@ -580,6 +776,41 @@ min_prec_allowed(const struct lora *l)
 	return r < 0.5 ? 0 : r < 0.7 ? 1 : r < 0.9 ? 2 : 3;
 }
 
+/* To a board on RNode firmware: the node's own limiter decides. A frame goes only if
+ * the longest frame would still fit the band's budget over the sliding hour, so the
+ * check never depends on which frame the flood picks; it is booked when handed over,
+ * and the board keeps one frame at a time. */
+static void
+transmit_rnode(struct lora *l)
+{
+	uint8_t frame[LORA_FRAME_MAX];
+	uint64_t mt = modem_now(l);
+	uint32_t wait, ms;
+	int len, prec;
+
+	l->duty_used = lora_rnode_limiter_used(&l->lim, mt);
+	l->duty_budget = lora_rnode_limiter_budget(&l->lim);
+	if (lora_flood_timeout(l->fl, l->now_ms) != 0)
+		return;                 /* nothing due */
+	if ((wait = lora_rnode_limiter_wait(&l->lim, mt)) != 0) {
+		double real = wait == UINT32_MAX ? 60000.0 : wait * l->time_scale;
+
+		l->hold_until = l->now_ms + (uint64_t)(real > 60000.0 ? 60000.0 : real + 1);
+		return;
+	}
+	if ((len = lora_flood_output(l->fl, l->now_ms, min_prec_allowed(l), frame, &prec)) <= 0)
+		return;
+	ms = lora_rnode_limiter_book(&l->lim, (size_t)len, mt);
+	l->duty_used = lora_rnode_limiter_used(&l->lim, mt);
+	send_cmd(l, RNODE_CMD_DATA, frame, (size_t)len);
+	l->inflight = 1;
+	l->inflight_ms = ms;
+	l->inflight_deadline = l->now_ms + 20 * (uint64_t)l->slot_ms + 5000;
+	l->stat_ask_ms = l->now_ms + (uint64_t)(ms * l->time_scale) + 20;
+	l->n.frames_tx++;
+	l->n.bytes_tx += len;
+}
+
 static void
 transmit(struct lora *l)
 {
@@ -589,6 +820,10 @@ transmit(struct lora *l)
 	if (l->state != L_UP || !l->reg || l->inflight || l->wlen > 0 ||
 	    l->now_ms < l->hold_until)
 		return;
+	if (l->stock) {
+		transmit_rnode(l);
+		return;
+	}
 	minp = min_prec_allowed(l);
 	if ((len = lora_flood_output(l->fl, l->now_ms, minp, frame + 1, &prec)) <= 0)
 		return;
@@ -646,6 +881,31 @@ lora_open(struct transport *t, const struct conf_section *sec)
 	l->power = (int)conf_get_int(sec, "tx-power", 14);
 	l->hop_limit = (int)conf_get_int(sec, "hop-limit", 7);
 	l->slot_ms = (uint32_t)conf_get_int(sec, "slot-ms", (long)airtime_ms(l->pre, LORA_FRAME_MAX));
+	l->time_scale = 1.0;
+	if (conf_get(sec, "time-scale")) {
+		const char *v = conf_get(sec, "time-scale");
+		char *end;
+
+		l->time_scale = strtod(v, &end);
+		if (*end || !(l->time_scale > 0 && l->time_scale <= 1)) {
+			snprintf(t->error, sizeof t->error, "time-scale '%.30s': expected a number "
+			    "in (0, 1], the simulated channel's --time-scale", v);
+			free(l);
+			return -EINVAL;
+		}
+	}
+	{
+		struct ratelimit_params rp;
+		long rate = conf_get_int(sec, "sender-rate", SENDER_RATE);
+		long burst = conf_get_int(sec, "sender-burst", SENDER_BURST);
+
+		rp.bundles_per_min = (uint32_t)rate;
+		rp.bundles_burst = (uint32_t)burst;
+		rp.bytes_per_min = (uint32_t)rate * 4096;
+		rp.bytes_burst = (uint32_t)burst * 4096;
+		ratelimit_init(&l->limit.rl, &rp);
+	}
+	lora_rnode_limiter_init(&l->lim, l->reg ? l->reg->code : APG_REGION_NONE, LORA_FRAME_MAX);
 	lora_air_key(l->key, t->network_key);
 
 	memset(&fp, 0, sizeof fp);
@@ -658,6 +918,7 @@ lora_open(struct transport *t, const struct conf_section *sec)
 	fp.cache_max = 512;
 	fp.seed = randombytes_random();
 	fp.accept = accept_cb;
+	fp.ends = ends_cb;
 	fp.ctx = l;
 	l->backoff_ms = RETRY_MIN_MS;
 	l->state = L_WAITING;
@@ -706,8 +967,17 @@ lora_ready(struct transport *t, short revents, uint64_t now)
 	if (l->fd < 0)
 		return 0;
 	if (l->state == L_CONFIG && now >= l->step_deadline) {
-		reset(l, "the modem did not answer (configuration step %d)", l->step);
-		return 0;
+		if (l->step == S_REGION && !l->stock) {
+			use_rnode(l);
+		} else if (l->step == S_ALOCK) {
+			next_step(l);           /* an RNode without airtime locks */
+			config_step(l);
+		} else {
+			reset(l, "the modem did not answer (configuration step %d)", l->step);
+			return 0;
+		}
+		if (l->fd < 0)
+			return 0;
 	}
 	if ((l->state == L_UP || l->state == L_NOREGION) && now - l->last_rx_ms > SILENT_MS) {
 		l->n.silent++;
@@ -716,9 +986,22 @@ lora_ready(struct transport *t, short revents, uint64_t now)
 	}
 	if (l->state == L_UP || l->state == L_NOREGION) {
 		if (now >= l->poll_ms) {
+			uint8_t z = 0;
+
 			l->poll_ms = now + POLL_MS;
-			send_cmd(l, APG_CMD_DUTY, NULL, 0);
-			send_cmd(l, APG_CMD_STATS, NULL, 0);
+			if (l->stock) {
+				send_cmd(l, RNODE_CMD_STAT_TX, &z, 1);
+				send_cmd(l, RNODE_CMD_STAT_RX, &z, 1);
+			} else {
+				send_cmd(l, APG_CMD_DUTY, NULL, 0);
+				send_cmd(l, APG_CMD_STATS, NULL, 0);
+			}
+		}
+		if (l->stock && l->inflight && now >= l->stat_ask_ms) {
+			uint8_t z = 0;
+
+			send_cmd(l, RNODE_CMD_STAT_TX, &z, 1);
+			l->stat_ask_ms = now + 250;
 		}
 		if (now >= l->scan_ms && l->t->ev.each_bundle) {
 			l->scan_ms = now + SCAN_MS;
@@ -762,6 +1045,8 @@ lora_timeout(const struct transport *t, uint64_t now)
 	} else if (l->inflight) {
 		int64_t f = l->inflight_deadline > now ? (int64_t)(l->inflight_deadline - now) : 0;
 
+		if (l->stock && (int64_t)(l->stat_ask_ms > now ? l->stat_ask_ms - now : 0) < f)
+			f = l->stat_ask_ms > now ? (int64_t)(l->stat_ask_ms - now) : 0;
 		if (f < to)
 			to = f;
 	} else if (l->hold_until > now && (int64_t)(l->hold_until - now) < to) {
@@ -805,9 +1090,10 @@ lora_info(const struct transport *t, struct transport_info *ti)
 	if (l->state == L_NOREGION)
 		snprintf(ti->detail, sizeof ti->detail, "no region set: not transmitting");
 	else if (l->state == L_UP)
-		snprintf(ti->detail, sizeof ti->detail, "%s %.3f MHz SF%u BW%lu CR4/%u, %zu bundles",
+		snprintf(ti->detail, sizeof ti->detail, "%s %.3f MHz SF%u BW%lu CR4/%u, %zu bundles%s",
 		    l->reg->name, l->freq / 1e6, l->pre->sf, (unsigned long)(l->pre->bw / 1000),
-		    l->pre->cr, lora_flood_size(l->fl));
+		    l->pre->cr, lora_flood_size(l->fl),
+		    l->stock ? ", RNode firmware: duty cycle enforced by apagon" : "");
 	else
 		snprintf(ti->detail, sizeof ti->detail, "%s", l->last_error);
 	ti->up_since = l->up_since;
@@ -860,6 +1146,14 @@ lora_stats(const struct transport *t, void (*fn)(void *, const char *, int64_t),
 	fn(ctx, "tx_airtime_ms", l->n.airtime_ms);
 	fn(ctx, "duty_used_ms", l->duty_used);
 	fn(ctx, "duty_budget_ms", l->duty_budget);
+	fn(ctx, "rnode_firmware", l->stock);
+	fn(ctx, "rnode_airtime_lock", l->alock);
+	fn(ctx, "duty_holds", (int64_t)l->lim.holds);
+	fn(ctx, "duty_max_used_ms", l->lim.max_used_ms);
+	fn(ctx, "rate_limited", l->limit.dropped);
+	fn(ctx, "modem.airtime_short_bp", l->chtm_short);
+	fn(ctx, "modem.airtime_long_bp", l->chtm_long);
+	fn(ctx, "modem.stat_tx", l->stat_tx);
 	fn(ctx, "bundles_offered", l->n.offered);
 	fn(ctx, "bundles_too_big", l->n.too_big);
 	fn(ctx, "bundles_in", (int64_t)s->bundles_in);
@@ -878,10 +1172,22 @@ lora_stats(const struct transport *t, void (*fn)(void *, const char *, int64_t),
 	fn(ctx, "requests_out", (int64_t)s->requests_out);
 	fn(ctx, "requests_in", (int64_t)s->requests_in);
 	fn(ctx, "answers", (int64_t)s->answers);
+	fn(ctx, "routed_out", (int64_t)s->routed_out);
+	fn(ctx, "routed_relays", (int64_t)s->routed_relays);
+	fn(ctx, "route_fallbacks", (int64_t)s->route_fallbacks);
+	fn(ctx, "routes", (int64_t)s->routes);
+	fn(ctx, "carry", (int64_t)s->carry);
 	fn(ctx, "reassembly_timeouts", (int64_t)s->reasm_timeouts);
 	for (int i = 1; i < APG_STAT_MAX; i++)
 		if (mnames[i])
 			fn(ctx, mnames[i], l->modem_stat[i]);
+}
+
+struct lora_sender_limit *
+transport_lora_limit(struct transport *t)
+{
+	return t && t->ops == &transport_lora_ops && t->ctx ?
+	    &((struct lora *)t->ctx)->limit : NULL;
 }
 
 const struct transport_ops transport_lora_ops = {

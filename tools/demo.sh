@@ -1,10 +1,12 @@
 #!/bin/sh
 # `make demo`: a blackout drill on this machine, with real processes (docs/drills.md).
 # Three ministries, each with its own mosquitto broker and a few laptops running
-# apagond; the brokers are bridged. Mid-drill Health loses its broker, the Defence
-# bridge is cut and healed, an operations laptop is killed and restarted, the crisis
-# cell sends a FLASH alert to everyone, and a lost laptop is revoked. apagon-drill
-# prints progress, then a summary and where the HTML report is.
+# apagond; the brokers are bridged, and a LoRa link (two simulated modems on a
+# simulated radio channel, 1.2 km apart) joins Interior and Health. Mid-drill Health
+# loses its broker and its traffic crosses over the air, the Defence bridge is cut
+# and healed, an operations laptop is killed and restarted, the crisis cell sends a
+# FLASH alert to everyone, and a lost laptop is revoked. apagon-drill prints
+# progress, then a summary and where the HTML report is.
 #
 #   make demo                          (sets BUILD; the binaries are in $BUILD/)
 #   BUILD=build tools/demo.sh [SCENARIO]
@@ -21,8 +23,8 @@ if [ "${1:-}" != "--walkthrough" ]; then
 	SCENARIO=${1:-$TOP/docs/drills/blackout.drill}
 	OUT=$(mktemp -d "${TMPDIR:-/tmp}/apagon-drill.XXXXXX")
 	echo "== apagon demo: a blackout drill ($SCENARIO)"
-	echo "   Not in this drill yet: a LoRa link between two sites. The node has no LoRa"
-	echo "   transport yet; the scenario format already names LoRa and refuses it for now."
+	echo "   Three ministries with their own brokers, bridged; a LoRa link between"
+	echo "   Interior and Health carries Health's traffic while its broker is down."
 	echo
 	"$DRILL" run "$SCENARIO" --out "$OUT"
 	echo

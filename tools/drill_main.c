@@ -18,12 +18,16 @@ static const char usage[] =
 "       apagon-drill check SCENARIO\n"
 "       apagon-drill sim --out DIR [--compare] [--nodes N] [--minutes M] [--messages K]\n"
 "                        [--senders S] [--cluster C] [--contact-every SEC]\n"
-"                        [--contact-seconds SEC] [--seed N] [--quiet]\n"
+"                        [--contact-seconds SEC] [--seed N] [--receipts] [--quiet]\n"
+"                        [--trace FILE | --mobility walk|vehicle [--area M] [--range M]]\n"
+"                        [--radio lora [--sf N] [--bw HZ] [--cr N] [--tx-power DBM]]\n"
 "\n"
 "Play a drill on this machine with real processes: an authority and its members\n"
 "enrolled through the apagon CLI, one apagond per node, one mosquitto per site and\n"
-"bridges between sites. Traffic goes in through each node's control socket; faults\n"
-"follow the scenario's timeline. The scenario format is in docs/drills.md.\n"
+"bridges between sites, and for LoRa radios a simulated channel (apagon-channel) and\n"
+"one simulated modem (apagon-modem-sim) per radio. Traffic goes in through each\n"
+"node's control socket; faults follow the scenario's timeline. The scenario format\n"
+"is in docs/drills.md.\n"
 "\n"
 "  run      play SCENARIO; write metrics.json, report.md and report.html in DIR\n"
 "           (a new directory; run/ inside it keeps every node, config and log)\n"
@@ -33,10 +37,22 @@ static const char usage[] =
 "           --compare also plays naive flooding on the same contacts and traffic.\n"
 "           Defaults: 1000 nodes in clusters of 25, 50 senders, 200 messages, 60 min,\n"
 "           a contact every 300 s per node lasting at most 60 s, seed 1\n"
+"           --receipts: recipients seal a RECEIPT back to the sender, which purges\n"
+"           relays' copies (every node then holds every node's certificate)\n"
+"           --trace FILE: contacts from a trace (START END A B, or T CONN A B up|down;\n"
+"           docs/drills.md); nodes and minutes follow the trace unless given\n"
+"           --mobility: contacts from random-waypoint movement (walk 0.5-1.5 m/s,\n"
+"           vehicle 5-15 m/s) in a square of --area M (default 100 m x sqrt(nodes))\n"
+"           while within --range M (default 50)\n"
+"           --radio lora: no contacts; every node runs the LoRa flooding engine on one\n"
+"           simulated channel (path loss, collisions, airtime, EU868 duty cycle),\n"
+"           static or (--mobility) moving, in --area M (default 1000 m x sqrt(nodes));\n"
+"           long-fast by default (--sf 11 --bw 250000 --cr 5 --tx-power 14)\n"
 "\n"
 "Options:\n"
 "  --out DIR          where the results go (required for run; must not hold a drill)\n"
-"  --bin DIR          where apagon and apagond are (default: next to apagon-drill)\n"
+"  --bin DIR          where apagon, apagond, apagon-channel and apagon-modem-sim are\n"
+"                     (default: next to apagon-drill)\n"
 "  --mosquitto PATH   the broker (default $MOSQUITTO or /usr/sbin/mosquitto)\n"
 "  --quiet            no progress, no summary (the files are written all the same)\n";
 
@@ -112,13 +128,23 @@ check(const char *path)
 	for (int i = 0; i < s->nbridges; i++)
 		printf("  bridge %s - %s\n", s->site[s->bridge[i].a].name,
 		    s->site[s->bridge[i].b].name);
+	for (int c = 0; c < s->nlora; c++) {
+		printf("  lora %s (%s, %s):", s->lora[c].name, s->lora[c].region,
+		    s->lora[c].preset);
+		for (int k = 0; k < s->nnodes; k++)
+			if (s->node[k].lora == c)
+				printf(" %s at (%ld, %ld) m", s->node[k].name, (long)s->node[k].x_m,
+				    (long)s->node[k].y_m);
+		printf("\n");
+	}
 	printf("  %zu messages: %zu flash, %zu immediate, %zu priority, %zu routine\n", n,
 	    per[0], per[1], per[2], per[3]);
 	for (int i = 0; i < s->nfaults; i++) {
 		const struct scn_fault *f = &s->fault[i];
 
 		printf("  at %5.1f s  %s", f->at_ms / 1000.0, scenario_fault_name(f->kind));
-		if (f->kind == SCN_KILL || f->kind == SCN_RESTART)
+		if (f->kind == SCN_KILL || f->kind == SCN_RESTART || f->kind == SCN_RADIO_DOWN ||
+		    f->kind == SCN_RADIO_UP)
 			printf(" %s\n", s->node[f->a].name);
 		else if (f->kind == SCN_REVOKE)
 			printf(" %s via %s\n", s->node[f->a].name, s->node[f->b].name);
@@ -166,6 +192,12 @@ run(int argc, char **argv)
 	}
 	if ((s = load(path)) == NULL)
 		return 1;
+	d.s = s;
+	d.scenario_path = path;
+	if (drill_bluetooth_check(&d) != 0) {
+		scenario_free(s);
+		return 1;
+	}
 	if (mkdir(out, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "apagon-drill: cannot create %s: %s\n", out, strerror(errno));
 		scenario_free(s);
@@ -211,8 +243,15 @@ run(int argc, char **argv)
 		scenario_free(s);
 		return 1;
 	}
-	d.s = s;
-	d.scenario_path = path;
+	snprintf(d.channel_bin, sizeof d.channel_bin, "%.480s/apagon-channel", bin);
+	snprintf(d.modem_bin, sizeof d.modem_bin, "%.480s/apagon-modem-sim", bin);
+	if (s->nlora && (access(d.channel_bin, X_OK) != 0 || access(d.modem_bin, X_OK) != 0)) {
+		fprintf(stderr, "apagon-drill: %s has LoRa radios and needs %s and %s (the "
+		    "simulated radio channel and modem, built by make on the host), or point "
+		    "--bin at them\n", path, d.channel_bin, d.modem_bin);
+		scenario_free(s);
+		return 1;
+	}
 	d.tty = isatty(1);
 	rc = drill_run(&d);
 	if (rc == 0)
@@ -247,7 +286,8 @@ static int
 sim(int argc, char **argv)
 {
 	struct sim_params p = { .nodes = 1000, .cluster = 25, .senders = 50, .minutes = 60,
-	    .messages = 200, .contact_every_s = 300, .contact_ms = 60000, .seed = 1 };
+	    .messages = 200, .contact_every_s = 300, .contact_ms = 60000, .seed = 1,
+	    .range_m = 50, .sf = 11, .cr = 5, .bw_hz = 250000, .power_dbm = 14 };
 	const char *out = NULL;
 	long v;
 
@@ -267,6 +307,7 @@ sim(int argc, char **argv)
 			if (num_arg(argc, argv, &i, 2, 20000, &v))
 				return 2;
 			p.nodes = (int)v;
+			p.nodes_set = 1;
 		} else if (strcmp(a, "--cluster") == 0) {
 			if (num_arg(argc, argv, &i, 1, 20000, &v))
 				return 2;
@@ -279,6 +320,7 @@ sim(int argc, char **argv)
 			if (num_arg(argc, argv, &i, 1, 24 * 60, &v))
 				return 2;
 			p.minutes = (int)v;
+			p.minutes_set = 1;
 		} else if (strcmp(a, "--messages") == 0) {
 			if (num_arg(argc, argv, &i, 1, SCN_MESSAGES_MAX, &v))
 				return 2;
@@ -295,6 +337,51 @@ sim(int argc, char **argv)
 			if (num_arg(argc, argv, &i, 0, 1L << 30, &v))
 				return 2;
 			p.seed = (uint64_t)v;
+		} else if (strcmp(a, "--receipts") == 0) {
+			p.receipts = 1;
+		} else if (strcmp(a, "--trace") == 0 && i + 1 < argc) {
+			p.trace = argv[++i];
+		} else if (strcmp(a, "--mobility") == 0 && i + 1 < argc) {
+			i++;
+			if (strcmp(argv[i], "walk") == 0)
+				p.mobility = 1;
+			else if (strcmp(argv[i], "vehicle") == 0)
+				p.mobility = 2;
+			else {
+				fprintf(stderr, "apagon-drill sim: --mobility is walk or vehicle\n");
+				return 2;
+			}
+		} else if (strcmp(a, "--radio") == 0 && i + 1 < argc) {
+			if (strcmp(argv[++i], "lora") != 0) {
+				fprintf(stderr, "apagon-drill sim: --radio lora is the one radio "
+				    "modelled\n");
+				return 2;
+			}
+			p.lora = 1;
+		} else if (strcmp(a, "--area") == 0) {
+			if (num_arg(argc, argv, &i, 10, 1000000, &v))
+				return 2;
+			p.area_m = (double)v;
+		} else if (strcmp(a, "--range") == 0) {
+			if (num_arg(argc, argv, &i, 1, 100000, &v))
+				return 2;
+			p.range_m = (double)v;
+		} else if (strcmp(a, "--sf") == 0) {
+			if (num_arg(argc, argv, &i, 7, 12, &v))
+				return 2;
+			p.sf = (int)v;
+		} else if (strcmp(a, "--bw") == 0) {
+			if (num_arg(argc, argv, &i, 62500, 250000, &v))
+				return 2;
+			p.bw_hz = (uint32_t)v;
+		} else if (strcmp(a, "--cr") == 0) {
+			if (num_arg(argc, argv, &i, 5, 8, &v))
+				return 2;
+			p.cr = (int)v;
+		} else if (strcmp(a, "--tx-power") == 0) {
+			if (num_arg(argc, argv, &i, -9, 27, &v))
+				return 2;
+			p.power_dbm = (int)v;
 		} else {
 			fprintf(stderr, "apagon-drill sim: unexpected \"%s\"\n%s", a, usage);
 			return 2;
@@ -304,7 +391,12 @@ sim(int argc, char **argv)
 		fprintf(stderr, "apagon-drill sim: give --out DIR\n%s", usage);
 		return 2;
 	}
-	if (p.senders > p.nodes)
+	if (p.trace && (p.mobility || p.lora)) {
+		fprintf(stderr, "apagon-drill sim: --trace gives contacts without positions; it "
+		    "goes with neither --mobility nor --radio lora\n");
+		return 2;
+	}
+	if (p.senders > p.nodes && !p.trace)
 		p.senders = p.nodes;
 	return drill_sim(&p, out) == 0 ? 0 : 1;
 }

@@ -24,6 +24,10 @@
 #define SCN_MESSAGES_MAX  20000         /* after expanding "every" lines and groups */
 #define SCN_DURATION_MAX  (3600u * 1000)
 #define SCN_SETTLE_MAX    (600u * 1000)
+#define SCN_LORA_MAX      4             /* LoRa channels ([lora NAME]) */
+#define SCN_POS_MAX       1000000       /* radio positions: |x|, |y| in metres */
+#define SCN_PRESET_MAX    15
+#define SCN_ADAPTER_MAX   15            /* "hci0" */
 
 enum scn_prec { SCN_FLASH, SCN_IMMEDIATE, SCN_PRIORITY, SCN_ROUTINE, SCN_NPREC };
 
@@ -35,6 +39,7 @@ enum scn_fault_kind {
 	SCN_PARTITION, SCN_HEAL,                /* a, b: sites joined by a bridge */
 	SCN_KILL, SCN_RESTART,                  /* a: node (kill -9, then start again) */
 	SCN_REVOKE,                             /* a: node revoked, b: node it is imported at */
+	SCN_RADIO_DOWN, SCN_RADIO_UP,           /* a: node whose LoRa modem is killed/started */
 	SCN_NFAULT
 };
 
@@ -45,12 +50,30 @@ struct scn_site {
 	int line;
 };
 
+/* A LoRa channel: one simulated radio channel (apagon-channel) that the radios of
+ * the nodes naming it share, all on the same region, preset and frequency. */
+struct scn_lora {
+	char name[SCN_NAME_MAX + 1];
+	char region[8];                         /* "EU868" */
+	char preset[SCN_PRESET_MAX + 1];        /* a preset of docs/lora.md */
+	uint32_t freq_hz;                       /* 0: the region's default channel */
+	int tx_power;                           /* dBm */
+	int extra_loss_db;                      /* added to every path, 0..200 */
+	int loss_percent;                       /* frames lost at random, 0..100 */
+	int line;
+};
+
 struct scn_node {
 	char name[SCN_NAME_MAX + 1];
 	char unit[SCN_UNIT_MAX + 1];
 	int site;
 	int enroller;                   /* enrolled with --role enroller */
 	uint32_t brokers;               /* bit i: a link to site i's broker */
+	int lora;                       /* its radio's channel, or -1: no radio */
+	int32_t x_m, y_m;               /* the radio's position, metres */
+	int lora_line;
+	char bluetooth[SCN_ADAPTER_MAX + 1];    /* its Bluetooth adapter, or "" */
+	int bt_line;
 	int line;
 };
 
@@ -84,7 +107,8 @@ struct scn_fault {
 struct scenario {
 	char name[SCN_TITLE_MAX + 1];
 	uint32_t duration_ms, settle_ms;
-	int nsites, nnodes, nbridges, ntraffic, nfaults;
+	int nsites, nnodes, nbridges, ntraffic, nfaults, nlora;
+	struct scn_lora lora[SCN_LORA_MAX];
 	struct scn_site site[SCN_SITES_MAX];
 	struct scn_node node[SCN_NODES_MAX];
 	struct scn_bridge bridge[SCN_BRIDGES_MAX];
@@ -126,5 +150,11 @@ int scenario_same(const struct scenario *, const struct scenario *);
 
 const char *scenario_prec_name(int prec);       /* "flash" ... */
 const char *scenario_fault_name(int kind);      /* "broker-down" ... */
+
+/* The index of the node called name, or -1. */
+int scenario_find_node(const struct scenario *, const char *name);
+
+/* The line of the first node with a Bluetooth adapter, or 0 when none has one. */
+int scenario_bluetooth_line(const struct scenario *);
 
 #endif

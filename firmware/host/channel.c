@@ -5,7 +5,8 @@
  *	apagon-channel --socket PATH --config FILE [--time-scale F] [--seed N]
  *
  * SIGHUP re-reads FILE: positions, links and settings change mid-run (partitions).
- * The model (docs/modem.md "Channel simulator"):
+ * The model (docs/modem.md "Channel simulator"; the physics is chan_model.c, which
+ * apagon-drill sim shares):
  *   - received power = TX power - (ref_loss_db + 10 n log10(d / 1 m)) - extra losses,
  *     with node positions in metres from the config file (log-distance path loss);
  *   - noise floor = -174 dBm/Hz + 10 log10(BW) + noise figure; SNR = power - noise;
@@ -37,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chan_model.h"
 #include "chan_proto.h"
 
 #define MAX_NODES   256
@@ -74,7 +76,7 @@ struct tx {
 };
 
 static struct {
-	double n, ref_loss_db, noise_figure_db, extra_loss_db, loss_percent, capture_db;
+	struct chan_model m;
 	struct node nodes[MAX_NODES];
 	int nnodes;
 	struct link links[MAX_LINKS];
@@ -140,12 +142,7 @@ config_error(const char *file, int line, const char *what)
 static void
 defaults(void)
 {
-	ch.n = 3.0;
-	ch.ref_loss_db = 40;
-	ch.noise_figure_db = 6;
-	ch.extra_loss_db = 0;
-	ch.loss_percent = 0;
-	ch.capture_db = 6;
+	chan_model_defaults(&ch.m);
 	ch.nlinks = 0;
 }
 
@@ -212,21 +209,7 @@ load_config(const char *file)
 			ch.links[ch.nlinks].loss_db = !strcmp(c, "off") ? INFINITY : strtod(c, NULL);
 			ch.nlinks++;
 		} else if (n == 2) {
-			double v = strtod(a, NULL);
-
-			if (!strcmp(key, "path_loss_exponent"))
-				ch.n = v;
-			else if (!strcmp(key, "ref_loss_db"))
-				ch.ref_loss_db = v;
-			else if (!strcmp(key, "noise_figure_db"))
-				ch.noise_figure_db = v;
-			else if (!strcmp(key, "extra_loss_db"))
-				ch.extra_loss_db = v;
-			else if (!strcmp(key, "loss_percent"))
-				ch.loss_percent = v;
-			else if (!strcmp(key, "capture_db"))
-				ch.capture_db = !strcmp(a, "off") ? INFINITY : v;
-			else
+			if (chan_model_set(&ch.m, key, a) != 0)
 				return fclose(f), config_error(file, line, "unknown setting");
 		} else {
 			return fclose(f), config_error(file, line, "unknown line");
@@ -236,33 +219,17 @@ load_config(const char *file)
 	return 0;
 }
 
-/* SNR floor of an SF in dB. */
-static double
-snr_floor(uint8_t sf)
-{
-	return sf < 5 || sf > 12 ? 0 : -2.5 * (sf - 4);
-}
-
 /* Power (dBm) of a transmission from node a heard at node b. */
 static double
 rx_power(int a, int b, int8_t power_dbm)
 {
 	double dx = ch.nodes[a].x - ch.nodes[b].x, dy = ch.nodes[a].y - ch.nodes[b].y;
-	double d = sqrt(dx * dx + dy * dy), loss;
+	double loss = chan_path_loss_db(&ch.m, sqrt(dx * dx + dy * dy));
 
-	if (d < 1)
-		d = 1;
-	loss = ch.ref_loss_db + 10 * ch.n * log10(d) + ch.extra_loss_db;
 	for (int i = 0; i < ch.nlinks; i++)
 		if ((ch.links[i].a == a && ch.links[i].b == b) || (ch.links[i].a == b && ch.links[i].b == a))
 			loss += ch.links[i].loss_db;
 	return power_dbm - loss;
-}
-
-static double
-noise_dbm(uint32_t bw_hz)
-{
-	return -174 + 10 * log10((double)bw_hz) + ch.noise_figure_db;
 }
 
 static void
@@ -319,8 +286,8 @@ start_tx(int ci, const struct chan_msg *m)
 		if (r == ci || ch.clients[r].fd < 0 || ch.clients[r].node < 0)
 			continue;
 		p = rx_power(t->node, ch.clients[r].node, t->power_dbm);
-		snr = p - noise_dbm(t->bw_hz);
-		if (snr < snr_floor(t->sf))
+		snr = p - chan_noise_dbm(&ch.m, t->bw_hz);
+		if (snr < chan_snr_floor(t->sf))
 			continue;
 		memset(&o, 0, sizeof o);
 		o.type = CHAN_ONAIR;
@@ -330,7 +297,7 @@ start_tx(int ci, const struct chan_msg *m)
 		o.sf = t->sf;
 		o.airtime_us = t->airtime_us;
 		/* The chip's packet RSSI measures signal plus noise. */
-		o.rssi_dbm = (int16_t)lround(10 * log10(pow(10, p / 10) + pow(10, noise_dbm(t->bw_hz) / 10)));
+		o.rssi_dbm = (int16_t)lround(chan_packet_rssi_dbm(&ch.m, p, t->bw_hz));
 		o.snr_db4 = (int8_t)(snr * 4 > 127 ? 127 : lround(snr * 4));
 		send_msg(r, &o);
 	}
@@ -349,8 +316,8 @@ end_tx(struct tx *t)
 		if (r == t->sender || ch.clients[r].fd < 0 || rn < 0)
 			continue;
 		p = rx_power(t->node, rn, t->power_dbm);
-		snr = p - noise_dbm(t->bw_hz);
-		if (snr < snr_floor(t->sf)) {
+		snr = p - chan_noise_dbm(&ch.m, t->bw_hz);
+		if (snr < chan_snr_floor(t->sf)) {
 			ch.n_floor++;
 			continue;
 		}
@@ -363,13 +330,13 @@ end_tx(struct tx *t)
 			if (!g->id || g == t || g->node == rn || !same_channel(g, t) ||
 			    g->start >= t->end || g->end <= t->start)
 				continue;
-			if (rx_power(g->node, rn, g->power_dbm) > p - ch.capture_db)
+			if (chan_collides(&ch.m, p, rx_power(g->node, rn, g->power_dbm)))
 				o.status = 1;
 		}
 		if (o.status) {
 			verdict = "collision";
 			ch.n_collision++;
-		} else if (ch.loss_percent > 0 && rnd01() * 100 < ch.loss_percent) {
+		} else if (ch.m.loss_percent > 0 && rnd01() * 100 < ch.m.loss_percent) {
 			verdict = "lost";
 			o.status = 1;
 			ch.n_lost++;
@@ -432,8 +399,7 @@ reread(const char *config)
 {
 	static struct node nodes[MAX_NODES];
 	static struct link links[MAX_LINKS];
-	double saved[6] = { ch.n, ch.ref_loss_db, ch.noise_figure_db, ch.extra_loss_db,
-		ch.loss_percent, ch.capture_db };
+	struct chan_model saved = ch.m;
 	int nn = ch.nnodes, nl = ch.nlinks;
 
 	if (!config)
@@ -448,12 +414,7 @@ reread(const char *config)
 	memcpy(ch.links, links, sizeof links);
 	ch.nnodes = nn;
 	ch.nlinks = nl;
-	ch.n = saved[0];
-	ch.ref_loss_db = saved[1];
-	ch.noise_figure_db = saved[2];
-	ch.extra_loss_db = saved[3];
-	ch.loss_percent = saved[4];
-	ch.capture_db = saved[5];
+	ch.m = saved;
 	printf("reload %s failed; keeping the previous model\n", config);
 }
 

@@ -6,7 +6,10 @@
  * line is a pseudo-terminal.
  *
  *	apagon-modem-sim --name NAME [--channel SOCKET] [--link PATH] [--time-scale F]
- *	                 [--pos X,Y]
+ *	                 [--pos X,Y] [--rnode [--rnode-max-dbm N]]
+ *
+ * --rnode runs a board with stock RNode firmware instead of ours (rnode_stock.h):
+ * the same radio, driver and channel, RNode's command set only, no duty limiter.
  *
  * Prints "pty PATH" on stdout once the pseudo-terminal is ready; --link also makes
  * PATH a symlink to it. See docs/modem.md "Host build".
@@ -28,6 +31,7 @@
 #include "../modem.h"
 #include "../sx126x.h"
 #include "chan_proto.h"
+#include "rnode_stock.h"
 #include "sx126x_model.h"
 
 struct host {
@@ -40,13 +44,15 @@ struct host {
 	const char *name;
 };
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, reboot;
 
 static void
 on_signal(int sig)
 {
-	(void)sig;
-	stop = 1;
+	if (sig == SIGUSR1)
+		reboot = 1;
+	else
+		stop = 1;
 }
 
 static uint64_t
@@ -204,6 +210,17 @@ static const struct hal_info host_info = {
 	.max_dbm = 22,
 };
 
+/* A board flashed with RNode firmware reports RNode's platform and MCU bytes. */
+static const struct hal_info rnode_info = {
+	.name = "host-sim-rnode",
+	.platform = RNODE_PLATFORM_ESP32,
+	.mcu = RNODE_MCU_ESP32,
+	.tcxo_mv = 1800,
+	.dio2_rf_switch = 1,
+	.dcdc = 1,
+	.max_dbm = 22,
+};
+
 /* The chip starts a transmission: hand it to the channel. */
 static void
 link_tx(void *ctx, uint32_t freq_hz, uint32_t bw_hz, uint8_t sf, uint8_t cr, int8_t power_dbm,
@@ -315,6 +332,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: apagon-modem-sim --name NAME [--channel SOCKET] [--link PATH]\n"
 	    "                        [--time-scale F] [--pos X,Y]\n"
+	    "                        [--rnode [--rnode-max-dbm N] [--rnode-freq-offset HZ]]\n"
 	    "\n"
 	    "The modem firmware's host build on a pseudo-terminal. Speaks KISS/RNode on the\n"
 	    "pty (docs/modem.md); its simulated SX1262 joins the radio channel served by\n"
@@ -325,6 +343,14 @@ usage(FILE *f)
 	    "  --time-scale F    real seconds per simulated second (default 1; 0.1 runs the\n"
 	    "                    radio and the modem's clock ten times faster). Use the same\n"
 	    "                    value for every modem and the channel.\n"
+	    "  --rnode           behave as a board running stock RNode firmware: RNode's\n"
+	    "                    command set only, no regions, no duty-cycle limiter\n"
+	    "  --rnode-max-dbm N with --rnode: the board's TX power ceiling (default 22,\n"
+	    "                    an SX1262); higher requests are clamped and reported\n"
+	    "  --rnode-freq-offset HZ  with --rnode: report the frequency HZ off what was\n"
+	    "                    set, as an SX127x reports its synthesizer's value\n"
+	    "With --rnode, SIGUSR1 restarts the board: its settings are lost and it says\n"
+	    "RESET on the line, as an RNode board does when it reboots.\n"
 	    "Prints \"pty PATH\" on stdout when ready. SIGTERM/SIGINT stop it.\n");
 }
 
@@ -334,9 +360,11 @@ main(int argc, char **argv)
 	static struct host h;
 	static struct modem m;
 	static struct sx126x sx;
+	static struct rnode_stock rs;
 	const char *chan = NULL, *link = NULL;
 	double x = 0, y = 0;
-	int has_pos = 0;
+	int has_pos = 0, stock = 0, max_dbm = 22;
+	long freq_offset = 0;
 	struct sxm_link l = { link_tx, &h };
 	struct hal hal = { &host_ops, &h, &host_info };
 	struct radio radio;
@@ -349,6 +377,10 @@ main(int argc, char **argv)
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
 			return 0;
+		}
+		if (!strcmp(a, "--rnode")) {
+			stock = 1;
+			continue;
 		}
 		if (!v) {
 			fprintf(stderr, "apagon-modem-sim: %s needs a value. See --help.\n", a);
@@ -373,6 +405,18 @@ main(int argc, char **argv)
 				return 2;
 			}
 			has_pos = 1;
+		} else if (!strcmp(a, "--rnode-freq-offset")) {
+			freq_offset = strtol(v, NULL, 10);
+			if (freq_offset < -100000 || freq_offset > 100000) {
+				fprintf(stderr, "apagon-modem-sim: --rnode-freq-offset %s: expected -100000..100000 Hz\n", v);
+				return 2;
+			}
+		} else if (!strcmp(a, "--rnode-max-dbm")) {
+			max_dbm = atoi(v);
+			if (max_dbm < -9 || max_dbm > 22) {
+				fprintf(stderr, "apagon-modem-sim: --rnode-max-dbm %s: expected -9..22\n", v);
+				return 2;
+			}
 		} else {
 			fprintf(stderr, "apagon-modem-sim: unknown option %s. See --help.\n", a);
 			return 2;
@@ -384,6 +428,7 @@ main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	clock_gettime(CLOCK_MONOTONIC, &h.t0);
 	sx_model_init(&h.chip, &l);
@@ -391,10 +436,28 @@ main(int argc, char **argv)
 		return 1;
 	if (open_pty(&h, link) < 0)
 		return 1;
+	if (stock)
+		hal.info = &rnode_info;
 	radio = sx126x_radio(&sx, &hal);
-	if (modem_init(&m, &hal, &radio) != 0)
+	if (stock) {
+		int ok = rnode_stock_init(&rs, &hal, &radio, (int8_t)max_dbm) == 0;
+
+		rs.freq_report_offset = (int32_t)freq_offset;
+		if (!ok)
+			fprintf(stderr, "apagon-modem-sim %s: radio init failed; serving the pty anyway\n",
+			    h.name);
+		while (!stop) {
+			if (reboot) {
+				/* A board that restarts: settings gone, RESET on the line. */
+				reboot = 0;
+				rnode_stock_init(&rs, &hal, &radio, (int8_t)max_dbm);
+				rs.freq_report_offset = (int32_t)freq_offset;
+			}
+			rnode_stock_poll(&rs);
+		}
+	} else if (modem_init(&m, &hal, &radio) != 0)
 		fprintf(stderr, "apagon-modem-sim %s: radio init failed; serving the pty anyway\n", h.name);
-	while (!stop)
+	while (!stop && !stock)
 		modem_poll(&m);
 	if (link)
 		unlink(link);

@@ -43,6 +43,8 @@ rnode_parse_host(const uint8_t *body, size_t len, struct rnode_cmd *c)
 	case RNODE_CMD_BANDWIDTH:
 		return fixed(c, 4);
 	case APG_CMD_PREAMBLE:
+	case RNODE_CMD_ST_ALOCK:
+	case RNODE_CMD_LT_ALOCK:
 		return fixed(c, 2);
 	case RNODE_CMD_TXPOWER:
 	case RNODE_CMD_SF:
@@ -51,6 +53,7 @@ rnode_parse_host(const uint8_t *body, size_t len, struct rnode_cmd *c)
 	case RNODE_CMD_DETECT:
 	case APG_CMD_REGION:
 		return fixed(c, 1);
+	case RNODE_CMD_READY:
 	case RNODE_CMD_FW_VERSION:
 	case RNODE_CMD_PLATFORM:
 	case RNODE_CMD_MCU:
@@ -81,12 +84,15 @@ rnode_parse_modem(const uint8_t *body, size_t len, struct rnode_cmd *c)
 	case RNODE_CMD_STAT_TX:
 		return fixed(c, 4);
 	case APG_CMD_PREAMBLE:
+	case RNODE_CMD_ST_ALOCK:
+	case RNODE_CMD_LT_ALOCK:
 		return fixed(c, 2);
 	case RNODE_CMD_TXPOWER:
 	case RNODE_CMD_SF:
 	case RNODE_CMD_CR:
 	case RNODE_CMD_RADIO_STATE:
 	case RNODE_CMD_DETECT:
+	case RNODE_CMD_RESET:
 	case RNODE_CMD_PLATFORM:
 	case RNODE_CMD_MCU:
 	case RNODE_CMD_READY:
@@ -99,6 +105,11 @@ rnode_parse_modem(const uint8_t *body, size_t len, struct rnode_cmd *c)
 	case RNODE_CMD_STAT_CHTM:
 		/* Newer RNode firmware appends fields after the first eight bytes. */
 		return c->len >= 8 ? 0 : -1;
+	case RNODE_CMD_STAT_PHYPRM:
+		/* Five u16 in older firmware, six (DIFS appended) in newer. */
+		return c->len >= 10 ? 0 : -1;
+	case RNODE_CMD_STAT_CSMA:
+		return c->len == 3 ? 0 : -1;
 	case RNODE_CMD_ERROR:
 		if (c->len < 1)
 			return -1;

@@ -28,24 +28,26 @@
 #define RNODE_CMD_RADIO_LOCK  0x07
 #define RNODE_CMD_DETECT      0x08  /* DETECT_REQ in, DETECT_RESP out */
 #define RNODE_CMD_IMPLICIT    0x09
-#define RNODE_CMD_LEAVE       0x0A  /* host is going away: radio off */
-#define RNODE_CMD_ST_ALOCK    0x0B
-#define RNODE_CMD_LT_ALOCK    0x0C
+#define RNODE_CMD_LEAVE       0x0A  /* host is going away (RNode hosts send 0xFF) */
+#define RNODE_CMD_ST_ALOCK    0x0B  /* u16 short-term airtime limit, 1/100 %; 0 off */
+#define RNODE_CMD_LT_ALOCK    0x0C  /* u16 long-term (one hour) airtime limit, 1/100 % */
 #define RNODE_CMD_PROMISC     0x0E
-#define RNODE_CMD_READY       0x0F  /* modem -> host: room for another DATA frame */
+#define RNODE_CMD_READY       0x0F  /* host asks (1 byte); modem: u8 1 room, 0 full */
 #define RNODE_CMD_STAT_RX     0x21  /* u32 frames received */
 #define RNODE_CMD_STAT_TX     0x22  /* u32 frames sent */
 #define RNODE_CMD_STAT_RSSI   0x23  /* u8 RSSI + 157 of the next DATA frame */
 #define RNODE_CMD_STAT_SNR    0x24  /* i8 SNR x 4 of the next DATA frame */
-#define RNODE_CMD_STAT_CHTM   0x25  /* 4 x u16 airtime/channel load, 1/100 % */
-#define RNODE_CMD_STAT_PHYPRM 0x26
+#define RNODE_CMD_STAT_CHTM   0x25  /* 4 x u16 airtime/channel load, 1/100 % (+3 bytes) */
+#define RNODE_CMD_STAT_PHYPRM 0x26  /* 5 or 6 x u16: symbol us, rate, preamble, ... */
+#define RNODE_CMD_STAT_BAT    0x27  /* u8 state, u8 percent */
+#define RNODE_CMD_STAT_CSMA   0x28  /* u8 band, u8 cw min, u8 cw max */
 #define RNODE_CMD_BLINK       0x30
 #define RNODE_CMD_RANDOM      0x40
 #define RNODE_CMD_BOARD       0x47
 #define RNODE_CMD_PLATFORM    0x48  /* u8 */
 #define RNODE_CMD_MCU         0x49  /* u8 */
 #define RNODE_CMD_FW_VERSION  0x50  /* u8 major, u8 minor */
-#define RNODE_CMD_RESET       0x55
+#define RNODE_CMD_RESET       0x55  /* 0xF8: reset; modem -> host at boot: it restarted */
 #define RNODE_CMD_ERROR       0x90  /* u8 code (+ apagon detail bytes) */
 
 #define RNODE_DETECT_REQ      0x73
@@ -53,11 +55,15 @@
 #define RNODE_RADIO_OFF       0x00
 #define RNODE_RADIO_ON        0x01
 #define RNODE_ASK_U8          0xFF
+#define RNODE_RESET_BYTE      0xF8
 #define RNODE_RSSI_OFFSET     157
 
 #define RNODE_PLATFORM_AVR    0x90
 #define RNODE_PLATFORM_ESP32  0x80
 #define RNODE_PLATFORM_NRF52  0x70
+#define RNODE_MCU_1284P       0x91
+#define RNODE_MCU_2560        0x92
+#define RNODE_MCU_ESP32       0x81
 #define RNODE_MCU_NRF52       0x71
 /* apagon's own boards, outside the values RNode firmware uses. */
 #define APG_PLATFORM_RAK3172  0xE0  /* STM32WLE5 */
@@ -70,9 +76,10 @@
 /* RNode error codes (Framing.h) and apagon's (0xA0..). */
 #define RNODE_ERROR_INITRADIO     0x01
 #define RNODE_ERROR_TXFAILED      0x02
+#define RNODE_ERROR_EEPROM_LOCKED 0x03
 #define RNODE_ERROR_QUEUE_FULL    0x04
+#define RNODE_ERROR_MEMORY_LOW    0x05
 #define RNODE_ERROR_MODEM_TIMEOUT 0x06
-#define RNODE_ERROR_INVALID_CONFIG 0x40
 #define APG_ERROR_DUTY_CYCLE      0xA1  /* + u32 ms until the band has room again */
 #define APG_ERROR_NO_REGION       0xA2  /* DATA before a region was set: not sent */
 #define APG_ERROR_BAD_COMMAND     0xA3  /* + u8 command: wrong argument length/value */

@@ -1,17 +1,20 @@
 #!/bin/sh
 # PID 1 of the Bluetooth test VM (tests/bluetooth/build_vm.sh; busybox sh, not bash).
-# Linux's own Bluetooth stack, three virtual controllers from BlueZ's btvirt sharing
+# Linux's own Bluetooth stack, four virtual controllers from BlueZ's btvirt sharing
 # one virtual air, and real apagond processes, each bound to its own controller by
 # its [bluetooth radio] section. Prints "PASS NAME" / "FAIL NAME" / "INFO ..." /
 # "BENCH NAME VALUE" lines on the console, then "VM-DONE", and powers off.
 #
 # Nodes (made on the host, one network): alice on hci0, bob on hci1, carol on hci2;
-# mallory (another network, an outsider) on hci2 while carol is down.
+# mallory (another network, an outsider) on hci2 while carol is down. Of two peers
+# that hear each other, the lower address dials (docs/protocol.md, 17.4): alice
+# dials bob, bob dials carol.
 #
-# Relaying is shown by store and forward rather than by radio range: btvirt's air
-# puts every controller in reach of every other, so alice and carol are never run at
-# the same time. bob, the laptop carried between rooms, meets carol, then alice, then
-# carol, then alice: the message and its receipt can only have crossed through him.
+# Relaying is shown twice, since btvirt's air puts every controller in reach of every
+# other: by store and forward (steps 1 to 4: bob meets carol, then alice, then
+# carol, then alice; alice and carol are never up together), and live (step 4b:
+# alice and carol up together, each allowed one link, bob holding both on two
+# controllers, hci1 and hci3).
 export PATH=/bin:/usr/bin:/sbin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -22,6 +25,8 @@ echo
 
 BENCH=0
 grep -q 'apagon.bench=1' /proc/cmdline && BENCH=1
+# The bench's daemons log a stamped line per frame (node/transport_bt.c).
+[ "$BENCH" = 1 ] && export APAGON_BT_TRACE=1
 
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1"; }
@@ -58,18 +63,18 @@ wait_for() {
 
 # ---- the stack ----
 for m in $(cat /modules.list); do insmod "$m" 2>/dev/null; done
-btvirt -l3 >/tmp/btvirt.log 2>&1 &
+btvirt -l4 >/tmp/btvirt.log 2>&1 &
 have_hcis() { [ -e /sys/class/bluetooth/hci0 ] && [ -e /sys/class/bluetooth/hci1 ] &&
-    [ -e /sys/class/bluetooth/hci2 ]; }
+    [ -e /sys/class/bluetooth/hci2 ] && [ -e /sys/class/bluetooth/hci3 ]; }
 if ! wait_for 30 have_hcis; then
-	fail vm_three_controllers
+	fail vm_four_controllers
 	cat /tmp/btvirt.log
 	finish
 fi
-pass vm_three_controllers
+pass vm_four_controllers
 # btmgmt quits before the reply when its stdin is /dev/null: keep the console.
 mg() { timeout 5 btmgmt "$@" </dev/console >>/tmp/btmgmt.log 2>&1; }
-for i in 0 1 2; do
+for i in 0 1 2 3; do
 	mg -i $i le on
 	mg -i $i bredr on
 	mg -i $i connectable on
@@ -79,8 +84,9 @@ addr() { timeout 5 btmgmt -i "$1" info </dev/console 2>/dev/null | awk '$1 == "a
 A0=$(addr 0)
 A1=$(addr 1)
 A2=$(addr 2)
-echo "INFO controllers hci0=$A0 hci1=$A1 hci2=$A2"
-check vm_controllers_powered [ -n "$A0" -a -n "$A1" -a -n "$A2" ]
+A3=$(addr 3)
+echo "INFO controllers hci0=$A0 hci1=$A1 hci2=$A2 hci3=$A3"
+check vm_controllers_powered [ -n "$A0" -a -n "$A1" -a -n "$A2" -a -n "$A3" ]
 
 # ---- nodes ----
 conf() {
@@ -123,6 +129,36 @@ outbox_state() { apagon --dir "/nodes/$1" --json outbox 2>/dev/null | grep -q "\
 alive() { apagon --dir "/nodes/$1" status >/dev/null 2>&1; }
 show_logs() { for n in "$@"; do echo "---- $n.log"; cat "/tmp/$n.log"; done; }
 
+# The emulated CPU's time, for the bench: "uptime busy_ticks idle_ticks" then one
+# "NAME ticks" line for each of btvirt, alice and bob (user + system, 100 a second;
+# the bench's watcher adds NAME_in_kernel lines, the system part).
+cpu_snap() {
+	now
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat
+	for np in "btvirt $(pidof btvirt)" "alice ${PID_alice:-}" "bob ${PID_bob:-}"; do
+		set -- $np
+		[ -n "${2:-}" ] && [ -r "/proc/$2/stat" ] || continue
+		awk -v n="$1" '{ sub(/^[^)]*\) /, ""); print n, $12 + $13 }' "/proc/$2/stat"
+	done
+}
+# cpu_diff A B: the CPU time spent between two snapshots, in seconds: all of it
+# (user, system, interrupts), each named process's, and the rest (the kernel's
+# threads, the air's interrupts, anything else).
+cpu_diff() {
+	awk 'FNR == 1 { t[FILENAME] = $1; next }
+	    FNR == 2 { b[FILENAME] = $1; next }
+	    { p[FILENAME, $1] = $2; names[$1] = 1 }
+	    END { f0 = ARGV[1]; f1 = ARGV[2]; bu = (b[f1] - b[f0]) / 100
+		printf "%.2f s wall, %.2f s CPU busy", t[f1] - t[f0], bu
+		for (n in names) {
+			c = (p[f1, n] - p[f0, n]) / 100
+			if (n !~ /_in_kernel$/)
+				bu -= c
+			printf ", %s %.2f s", n, c
+		}
+		printf ", rest %.2f s", bu }' "$1" "$2"
+}
+
 big=$(awk 'BEGIN { for (i = 0; i < 30; i++) printf "supply line report, sector %02d; ", i }')
 
 # ---- 1. bob meets carol: carol's certificate and prekey reach bob ----
@@ -154,8 +190,67 @@ must alice_restarted start alice
 must receipt_reaches_alice_via_bob wait_for 90 outbox_state alice delivered
 must relay_bob_cannot_read sh -c '! apagon --dir /nodes/bob --json inbox | grep -qF "Generator 2"'
 
-# Bench mode measures only (make bench); steps 5 to 7 run in make test.
+# Bench mode measures only (make bench); steps 4b to 7 run in make test.
 if [ "$BENCH" = 0 ]; then
+# ---- 4b. a relay holding two links at once ----
+# btvirt (BlueZ 5.66) gives every ACL connection the handle 42, so a controller
+# in two links at once has two connections under one handle: the kernel cannot
+# register the second ("failed to register connection device") and the links
+# stall. bob therefore holds his two links on two controllers, hci1 and hci3, one
+# [bluetooth] section each, as a relay with two dongles would; every controller
+# stays in one link, and each may hold one (max-links = 1). alice dials bob's hci1
+# and carol his hci3 (configured peers, dialed at once); at their cap, alice
+# hears carol advertise and does not dial her, and carol leaves dialing to the
+# lower address. So while both are up, what passes between them crosses bob's two
+# links, and the message and its receipt go through them live.
+stop alice
+stop bob
+printf '[bluetooth radio]\nadapter = hci1\nmax-links = 1\n\n[bluetooth radio2]\nadapter = hci3\nmax-links = 1\n' \
+    >/nodes/bob/apagon.conf
+conf alice hci0 "$A1"
+printf 'max-links = 1\n' >>/nodes/alice/apagon.conf
+conf carol hci2 "$A3"
+printf 'max-links = 1\n' >>/nodes/carol/apagon.conf
+l_alice=$(wc -l </tmp/alice.log)
+l_carol=$(wc -l </tmp/carol.log)
+check bob_two_adapters_started start bob
+check alice_capped_started start alice
+check two_links_alice_up wait_for 150 session_open bob alice
+check carol_capped_started start carol
+both_open() { session_open bob alice && session_open bob carol; }
+check bob_holds_two_links wait_for 150 both_open
+since() { tail -n +"$(($2 + 1))" "/tmp/$1.log"; }
+l_both=$(wc -l </tmp/bob.log)
+check bob_status_two_links sh -c '[ "$(apagon --dir /nodes/bob status | grep -c "up .*1 of 1 links")" -eq 2 ]'
+send2() { apagon --dir /nodes/alice send --to carol "$1" >/dev/null 2>&1; }
+check alice_sends_while_both_up wait_for 60 send2 "Water truck at the north gate, 14:00"
+check relayed_live_to_carol wait_for 90 inbox_has carol "Water truck at the north gate"
+out_delivered() {
+	apagon --dir "/nodes/$1" --json outbox 2>/dev/null | sed 's/},{/}\n{/g' | grep -F "$2" |
+	    grep -q '"state":"delivered"'
+}
+check receipt_live_to_alice wait_for 90 out_delivered alice "Water truck at the north gate"
+# Both links stayed up from before the message left until its receipt came back.
+held() { ! since bob "$l_both" | grep -q "closed" && both_open; }
+check two_links_held_throughout held
+# Nothing went straight from alice to carol: neither ever linked the other.
+no_direct() {
+	! since alice "$l_alice" | grep -q "link with $A2" &&
+	    ! since carol "$l_carol" | grep -q "link with $A0"
+}
+check no_direct_alice_carol no_direct
+# The cap on the dialing side, on air: alice heard carol's token and did not dial.
+heard() { since alice "$l_alice" | grep -q "a member advertises at $A2"; }
+check cap_alice_heard_carol heard
+no_dial() { ! since alice "$l_alice" | grep -q "dialing $A2"; }
+check cap_alice_did_not_dial no_dial
+stop carol
+stop bob
+conf carol hci2
+conf alice hci0
+conf bob hci1
+check bob_back_on_one_adapter start bob
+
 # ---- 5. a garbage stream: bob hangs up on it and keeps running ----
 # alice goes away first: on btvirt, a controller already in a link as peripheral
 # did not reliably take a second incoming LE link (docs/bluetooth.md, "Limits").
@@ -229,6 +324,34 @@ total=$(msgs)
 echo "INFO after restart: $total texts, $distinct distinct"
 check none_lost_or_doubled [ "$distinct" -eq 60 -a "$total" -eq 60 ]
 check whole_texts_only sh -c '[ "$(apagon --dir /nodes/bob --json inbox | grep -o "sector 29; " | wc -l)" -eq 360 ]'
+
+# ---- 8. a peer without LE: L2CAP over BR/EDR ----
+# carol's controller has LE turned off: her transport falls back to L2CAP over
+# BR/EDR (PSM 0x1081) and dials bob, her configured peer; bob's dual-mode adapter
+# takes BR/EDR links as well as LE ones. A message from bob and its receipt cross.
+stop alice
+# bob's controller must be out of its LE link with alice before carol's BR/EDR
+# link comes: on btvirt both would get handle 42 (Limits in docs/bluetooth.md).
+no_link_alice() { ! peers_lines bob | grep -q "$A0"; }
+wait_for 30 no_link_alice
+sleep 3
+mg -i 2 power off
+mg -i 2 le off
+mg -i 2 power on
+conf carol hci2 "$A1"
+l_bob=$(wc -l </tmp/bob.log)
+l_carol=$(wc -l </tmp/carol.log)
+check bredr_carol_started start carol
+carol_bredr() { since carol "$l_carol" | grep -q 'up: BR/EDR L2CAP, PSM 0x1081'; }
+check bredr_carol_has_no_le wait_for 30 carol_bredr
+check bredr_session_open wait_for 90 session_open bob carol
+bob_took_bredr() { since bob "$l_bob" | grep -q "link with $A2 up (accepted, BR/EDR"; }
+check bredr_link_is_bredr bob_took_bredr
+send3() { apagon --dir /nodes/bob send --to carol "$1" >/dev/null 2>&1; }
+check bredr_bob_sends wait_for 60 send3 "Radio check over the old link"
+check bredr_message_reaches_carol wait_for 90 inbox_has carol "Radio check over the old link"
+check bredr_receipt_reaches_bob wait_for 90 out_delivered bob "Radio check over the old link"
+stop carol
 fi
 
 # ---- 8. bench: bundle goodput over one L2CAP link, then raw bytes over the same ----
@@ -243,36 +366,109 @@ if [ "$BENCH" = 1 ]; then
 	done
 	apagon --dir /nodes/alice export --out /tmp/e1.apg >/dev/null 2>&1
 	bytes=$(($(stat -c %s /tmp/e1.apg) - $(stat -c %s /tmp/e0.apg)))
-	base=$(inbox_count bob)
 	# Times from bob's live events, stamped as they come: from the link to alice
 	# coming up (before the handshake) to the last of the N bundles stored. bob
-	# starts with no link, so that the watcher is listening before it opens.
+	# starts with no link, so that the watcher is listening before it opens. The
+	# watcher also reads the CPU counters at both ends of that window, and nothing
+	# else runs meanwhile: the script only sleeps until the watcher is done (a CLI
+	# call or a grep a moment would take the one emulated CPU from the transfer).
 	echo "# no links yet" >/nodes/bob/apagon.conf
 	start bob
-	apagon --dir /nodes/bob --json watch 2>/dev/null | awk '{
+	rm -f /tmp/watch.done
+	apagon --dir /nodes/bob --json watch 2>/dev/null | awk -v n="$N" \
+	    -v pids="btvirt=$(pidof btvirt) alice=$PID_alice bob=$PID_bob" '
+	function snap(f,   l, a, k, q, kv) {
+		getline l < "/proc/uptime"; close("/proc/uptime"); split(l, a, " ")
+		print a[1] > f
+		while ((getline l < "/proc/stat") > 0)
+			if (split(l, a, " ") && a[1] == "cpu")
+				print a[2] + a[3] + a[4] + a[7] + a[8], a[5] + a[6] > f
+		close("/proc/stat")
+		k = split(pids, q, " ")
+		for (i = 1; i <= k; i++) {
+			split(q[i], kv, "=")
+			if ((getline l < ("/proc/" kv[2] "/stat")) > 0) {
+				sub(/^[^)]*\) /, "", l); split(l, a, " ")
+				print kv[1], a[12] + a[13] > f
+				print kv[1] "_in_kernel", a[13] > f
+			}
+			close("/proc/" kv[2] "/stat")
+		}
+		close(f)
+	}
+	{
 		getline u < "/proc/uptime"; close("/proc/uptime"); split(u, a, " ")
-		print a[1], $0; fflush() }' >/tmp/watch.txt &
+		print a[1], $0; fflush()
+		if (!up && /"peer.up"/) { up = 1; snap("/tmp/cpu0.txt") }
+		if (/"message.received"/ && /bench / && ++got >= n) {
+			snap("/tmp/cpu1.txt"); print "" > "/tmp/watch.done"; exit
+		}
+	}' >/tmp/watch.txt &
 	sleep 1
 	conf bob hci1
 	kill -HUP "$PID_bob"
-	wait_for 300 inbox_at_least bob $((base + N))
+	w=0
+	while [ ! -e /tmp/watch.done ] && [ $w -lt 300 ]; do sleep 1; w=$((w + 1)); done
 	sleep 1
+	echo "INFO bundle transfer CPU, link up to last stored: $(cpu_diff /tmp/cpu0.txt /tmp/cpu1.txt)"
+	cp /tmp/cpu0.txt /tmp/cpu0b.txt
+	cp /tmp/cpu1.txt /tmp/cpu1b.txt
+	echo "INFO bob's session with alice: $(peers_lines bob | grep '"member":"alice"' |
+	    grep -o '"\(rx_frames\|rx_bytes\|tx_frames\|sync_rounds\|bundles_in\|bundles_deferred_peer\|bundles_deferred_sender\)":[0-9]*' |
+	    tr '\n' ' ')"
 	kill $(pidof apagon) 2>/dev/null
 	t0=$(awk '/"peer.up"/ { print $1; exit }' /tmp/watch.txt)
 	t1=$(awk '/"message.received"/ && /bench / { t = $1 } END { print t }' /tmp/watch.txt)
 	tf=$(awk '/"message.received"/ && /bench / { print $1; exit }' /tmp/watch.txt)
 	nf=$(awk -v f="$tf" '/"message.received"/ && /bench / && $1 == f { n++ } END { print n + 0 }' /tmp/watch.txt)
 	echo "INFO watch: $(grep -c '"message.received"' /tmp/watch.txt) messages seen, link up at $t0"
+	echo "INFO bundles stored, seconds after the link came up: $(awk -v a="$t0" \
+	    '/"message.received"/ && /bench / { n++; if (n == 1 || n % 10 == 0)
+	    printf "#%d %.2f  ", n, $1 - a }' /tmp/watch.txt)"
 	ours=$(awk -v b="$bytes" -v a="$t0" -v z="$t1" 'BEGIN { d = z - a; if (d < 0.01) d = 0.01; printf "%.0f", b / d }')
 	echo "INFO bundles: $N, $bytes bytes in $(awk -v a="$t0" -v z="$t1" 'BEGIN { print z - a }') s"
 	stop bob
 	stop alice
-	bench_bt server hci1 0x83 >/tmp/server.log 2>&1 &
-	sleep 1
-	bench_bt client hci0 "$A1" 0x83 "$bytes" >/tmp/raw.txt 2>&1
-	cat /tmp/raw.txt
-	raw=$(awk '$1 == "raw_bytes_per_s" { print $2 }' /tmp/raw.txt)
-	if [ -n "$raw" ] && [ "$raw" -gt 0 ]; then
+	# Raw bytes, the same count, three times over fresh links between the same two
+	# controllers, in the same direction and roles (alice's controller dials and
+	# sends); the host's load moves the emulated CPU's speed, so the median is the
+	# figure. bob's controller advertises (empty) so that alice's can dial it.
+	mg -i 1 advertising on
+	: >/tmp/raws.txt
+	for k in 1 2 3; do
+		bench_bt server hci1 0x83 >/tmp/server.log 2>&1 &
+		srv=$!
+		sleep 1
+		cpu_snap >/tmp/cpu0.txt
+		bench_bt client hci0 "$A1" 0x83 "$bytes" >/tmp/raw.txt 2>&1
+		# The receiver is done once the sender is (it had the answer); if no link
+		# came up it still waits for one: end it.
+		k2=0
+		while ! grep -q ') Z' "/proc/$srv/stat" 2>/dev/null && [ -e "/proc/$srv" ] &&
+		    [ $k2 -lt 10 ]; do
+			sleep 1
+			k2=$((k2 + 1))
+		done
+		kill "$srv" 2>/dev/null
+		wait "$srv"
+		cpu_snap >/tmp/cpu1.txt
+		echo "INFO raw run $k: $(tr '\n' ' ' </tmp/raw.txt) $(tr '\n' ' ' </tmp/server.log)"
+		echo "INFO raw run $k CPU (with the dial): $(cpu_diff /tmp/cpu0.txt /tmp/cpu1.txt)"
+		# seconds, the sender's CPU, the receiver's CPU
+		awk '$1 == "raw_seconds" { t = $2 } $1 == "raw_sender_cpu_s" { s = $2 }
+		    $1 == "raw_receiver_cpu_s" { r = $2 } END { if (t != "") print t, s + 0, r + 0 }' \
+		    /tmp/raw.txt /tmp/server.log >>/tmp/raws.txt
+	done
+	med=$(sort -n /tmp/raws.txt | awk '{ v[NR] = $0 } END { if (NR == 3) print v[2] }')
+	rawsec=$(echo "$med" | awk '{ print $1 }')
+	# What every bundle's cryptography costs on this emulated CPU, which the raw
+	# sender never pays: with one CPU for both ends and the air, the bundles can
+	# take no less than the raw bytes' time plus this, N times.
+	bench_bt crypto $((bytes / N)) >/tmp/crypto.txt 2>&1
+	echo "INFO $(tr '\n' ' ' </tmp/crypto.txt)"
+	cus=$(awk '$1 == "crypto_us_per_bundle" { print $2 }' /tmp/crypto.txt)
+	if [ -n "$rawsec" ] && awk -v r="$rawsec" 'BEGIN { exit !(r > 0) }'; then
+		raw=$(awk -v b="$bytes" -v r="$rawsec" 'BEGIN { printf "%.0f", b / r }')
 		echo "BENCH bt.bundle_bytes_per_s $ours"
 		echo "BENCH bt.raw_bytes_per_s $raw"
 		echo "BENCH bt.goodput_vs_raw $(awk -v o="$ours" -v r="$raw" 'BEGIN { printf "%.3f", o / r }')"
@@ -284,6 +480,22 @@ if [ "$BENCH" = 1 ]; then
 			    -v a="$tf" -v z="$t1" -v r="$raw" 'BEGIN { d = z - a; if (d < 0.01) d = 0.01;
 			    printf "%.3f", b * (n - k) / n / d / r }')"
 		fi
+		if [ -n "$cus" ]; then
+			echo "BENCH bt.crypto_us_per_bundle $cus"
+			echo "BENCH bt.crypto_ceiling_vs_raw $(awk -v r="$rawsec" -v c="$cus" -v n="$N" \
+			    'BEGIN { printf "%.3f", r / (r + n * c / 1e6) }')"
+		fi
+		# The CPU ceiling: the raw time plus only the CPU the two daemons spent in the
+		# window beyond what the raw sender and receiver spent, as if the link and
+		# everything else cost nothing more. One emulated CPU runs both ends and
+		# the air, so the bundles cannot beat it.
+		ab=$(awk '$1 == "alice" { a[FILENAME] = $2 } $1 == "bob" { b[FILENAME] = $2 }
+		    END { printf "%.2f %.2f", (a[ARGV[2]] - a[ARGV[1]]) / 100, (b[ARGV[2]] - b[ARGV[1]]) / 100 }' \
+		    /tmp/cpu0b.txt /tmp/cpu1b.txt)
+		echo "INFO CPU in the bundle window: alice, bob (s): $ab; raw median run (s, sender CPU, receiver CPU): $med"
+		echo "BENCH bt.receiver_cpu_ms_per_bundle $(echo "$ab" | awk -v n="$N" '{ printf "%.1f", $2 * 1000 / n }')"
+		echo "BENCH bt.cpu_ceiling_vs_raw $(echo "$ab $med" | awk '{ extra = $1 - $4 + $2 - $5;
+		    if (extra < 0) extra = 0; printf "%.3f", $3 / ($3 + extra) }')"
 	else
 		echo "INFO raw sender failed"
 	fi

@@ -5,13 +5,15 @@
  * Input: one flags byte (bit 0: recompute each frame's MAC under the fixed key, so
  * mutations get past the MAC check; bit 1: the acceptance path refuses), then frames,
  * each as u8 length || bytes. Checks:
- *   1. lora_air_decode never reads past the frame (ASan); a decoded FRAG, DIGEST or
- *      REQUEST re-encodes to exactly the same bytes; a BUNDLE frame's air ID is that
- *      of the bundle it carries;
+ *   1. lora_air_decode never reads past the frame (ASan); a decoded DIGEST, REQUEST
+ *      or ROUTED frame re-encodes to exactly the same bytes; a BUNDLE or ROUTED
+ *      frame's air ID is that of the bundle it carries;
  *   2. the engine takes every frame: counters add up (each frame counted once as
  *      taken or rejected), bundles it hands to the acceptance path are 2..3841 bytes
  *      and hash to an ID the engine then knows, and whatever it sends in reply
- *      decodes under the same key.
+ *      decodes under the same key. The bundles' ends (params.ends, for ROUTED
+ *      sending) are read from their bytes 4..9 (sender) and 10..15 (recipient), so
+ *      a bundle from one node teaches the route a later ROUTED frame to it follows.
  */
 #include "fuzz.h"
 
@@ -36,13 +38,26 @@ accept_cb(void *ctx, const uint8_t *b, size_t len, int *prec)
 	return a->refuse ? -1 : (b[len - 1] & 4) ? LORA_ACCEPT_MINE : LORA_ACCEPT_NEW;
 }
 
+static int
+ends_cb(void *ctx, const uint8_t *b, size_t len, uint8_t from[LORA_NODEID],
+    uint8_t to[LORA_NODEID])
+{
+	(void)ctx;
+	FUZZ_CHECK(len >= 2 && len <= LORA_BUNDLE_MAX);
+	if (len < 16)
+		return -1;
+	memcpy(from, b + 4, LORA_NODEID);
+	memcpy(to, b + 10, LORA_NODEID);
+	return (b[len - 2] & 1) ? 0 : 1;
+}
+
 /* Recompute the MAC of a FRAG, DIGEST or REQUEST frame in place. */
 static void
 fix_mac(uint8_t *f, size_t len, const uint8_t k[32])
 {
 	uint8_t h[16];
 
-	if ((f[0] >> 6) == LORA_K_BUNDLE || len <= LORA_MAC)
+	if ((f[0] >> 6) == LORA_K_BUNDLE || f[0] == LORA_ROUTED_B0 || len <= LORA_MAC)
 		return;
 	crypto_hash_ctx(h, sizeof h, APAGON_CTX_LORA_MAC, f, len - LORA_MAC, k, 32);
 	memcpy(f + len - LORA_MAC, h, LORA_MAC);
@@ -69,6 +84,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.retries_relay = 1;
 	p.cache_max = 32;
 	p.accept = accept_cb;
+	p.ends = ends_cb;
 	p.ctx = &a;
 	if (lora_flood_new(&fl, &p, k, now) != 0)
 		return 0;
@@ -95,6 +111,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (fr.kind == LORA_K_DIGEST || fr.kind == LORA_K_REQUEST)
 				n = lora_air_encode_ids(re, fr.kind,
 				    (const uint8_t (*)[LORA_AIRID])fr.data, fr.nids, k);
+			if (fr.kind == LORA_K_ROUTED) {
+				uint8_t id[LORA_AIRID];
+
+				/* f + 1: the bundle, its first byte (hops) ignored */
+				n = lora_air_encode_routed(re, f + 1, len - 1, fr.hops, fr.left);
+				lora_air_id(id, f + 1, len - 1);
+				FUZZ_CHECK(memcmp(id, fr.id, LORA_AIRID) == 0);
+			}
 			if (n >= 0) {
 				FUZZ_CHECK((size_t)n == len);
 				FUZZ_CHECK(memcmp(re, f, len) == 0);

@@ -3,7 +3,8 @@
  * scenario files (docs/drills.md).
  *
  * Invariants: on failure *out is NULL and the message starts with "fuzz.drill:" so a
- * user can find the file and line; on success every reference is in range, the
+ * user can find the file and line; on success every reference is in range (sites,
+ * LoRa channels with two radios or more, radio faults on nodes with a radio), the
  * expanded schedule stays within SCN_MESSAGES_MAX and is sorted by time, and writing
  * the scenario back out parses again to the same scenario (scenario_same).
  */
@@ -34,7 +35,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(s->node[i].site >= 0 && s->node[i].site < s->nsites);
 		FUZZ_CHECK(s->node[i].brokers != 0);
 		FUZZ_CHECK((s->node[i].brokers >> s->nsites) == 0);
+		FUZZ_CHECK(s->node[i].lora >= -1 && s->node[i].lora < s->nlora);
+		if (s->node[i].lora >= 0)
+			FUZZ_CHECK(s->node[i].x_m >= -(int32_t)SCN_POS_MAX &&
+			    s->node[i].x_m <= (int32_t)SCN_POS_MAX &&
+			    s->node[i].y_m >= -(int32_t)SCN_POS_MAX &&
+			    s->node[i].y_m <= (int32_t)SCN_POS_MAX);
+		if (s->node[i].bluetooth[0])
+			FUZZ_CHECK(scenario_bluetooth_line(s) > 0);
 	}
+	FUZZ_CHECK(s->nlora >= 0 && s->nlora <= SCN_LORA_MAX);
+	for (int c = 0; c < s->nlora; c++) {
+		int radios = 0;
+
+		for (int i = 0; i < s->nnodes; i++)
+			radios += s->node[i].lora == c;
+		FUZZ_CHECK(radios >= 2);
+		FUZZ_CHECK(s->lora[c].loss_percent >= 0 && s->lora[c].loss_percent <= 100);
+	}
+	for (int i = 0; i < s->nfaults; i++)
+		if (s->fault[i].kind == SCN_RADIO_DOWN || s->fault[i].kind == SCN_RADIO_UP)
+			FUZZ_CHECK(s->node[s->fault[i].a].lora >= 0);
 	for (int i = 1; i < s->nfaults; i++)
 		FUZZ_CHECK(s->fault[i - 1].at_ms <= s->fault[i].at_ms);
 	for (int i = 0; i < s->nfaults; i++)

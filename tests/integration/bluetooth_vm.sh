@@ -2,7 +2,7 @@
 # Issue 5: the Bluetooth transport against Linux's real Bluetooth stack. This host's
 # kernel has no AF_BLUETOOTH, so the test boots Debian's kernel in QEMU (TCG) with an
 # initramfs built from our own apagond/apagon (tests/bluetooth/build_vm.sh); inside,
-# BlueZ's btvirt makes three controllers and tests/bluetooth/init.sh runs the nodes.
+# BlueZ's btvirt makes four controllers and tests/bluetooth/init.sh runs the nodes.
 # Every check below is a PASS/FAIL line the VM printed after real L2CAP sockets
 # carried the traffic; nothing is judged on this host but the VM's own lines.
 #

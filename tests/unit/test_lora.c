@@ -6,8 +6,12 @@
 
 #include <sodium.h>
 
+#include "../../crypto/crypto.h"
+#include "../../mesh/bundle.h"
+#include "../../mesh/mesh.h"
 #include "../../node/lora_air.h"
 #include "../../node/lora_flood.h"
+#include "../sealed_msg.h"
 #include "../test.h"
 
 static const uint8_t netkey[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
@@ -182,6 +186,47 @@ test_air_vectors(void)
 	CHECK(memcmp(f, want_digest, 13) == 0);
 }
 
+static void
+test_air_routed(void)
+{
+	uint8_t k[32], b[255], f[LORA_FRAME_MAX], id[4];
+	struct lora_frame fr;
+	int n;
+
+	lora_air_key(k, netkey);
+	fake_bundle(b, 247, 2);
+	lora_air_id(id, b, 247);
+	/* One byte more than a BUNDLE frame: 0x81, then left and hops. */
+	n = lora_air_encode_routed(f, b, 247, 3, 5);
+	CHECK_EQ(n, 248);
+	CHECK_EQ(f[0], 0x81);
+	CHECK_EQ(f[1], 0x53);
+	CHECK_EQ(lora_air_decode(&fr, f, (size_t)n, k), LORA_OK);
+	CHECK_EQ(fr.kind, LORA_K_ROUTED);
+	CHECK_EQ(fr.hops, 3);
+	CHECK_EQ(fr.left, 5);
+	CHECK_EQ(fr.len, 246);
+	CHECK(memcmp(fr.data, b + 1, 246) == 0);
+	CHECK(memcmp(fr.id, id, 4) == 0);
+	/* Limits: 254 bytes of bundle, 4 bits each for hops and left. */
+	fake_bundle(b, 255, 3);
+	CHECK_EQ(lora_air_encode_routed(f, b, 255, 0, 0), LORA_ETOOBIG);
+	CHECK_EQ(lora_air_encode_routed(f, b, 254, 0, 0), 255);
+	CHECK_EQ(lora_air_encode_routed(f, b, 200, 16, 0), LORA_EFORMAT);
+	CHECK_EQ(lora_air_encode_routed(f, b, 200, 0, 16), LORA_EFORMAT);
+	CHECK_EQ(lora_air_encode_routed(f, b, 90, 0, 0), LORA_EFORMAT);
+	/* Shorter than the smallest bundle plus two: dropped before any parsing. */
+	n = lora_air_encode_routed(f, b, 200, 1, 1);
+	for (int len = 0; len < 92; len++)
+		CHECK(lora_air_decode(&fr, f, (size_t)len, k) != LORA_OK);
+	CHECK_EQ(lora_air_decode(&fr, f, 92, k), LORA_OK);
+	/* The other low-bit values of kind 10 stay malformed. */
+	f[0] = 0x82;
+	CHECK_EQ(lora_air_decode(&fr, f, (size_t)n, k), LORA_EFORMAT);
+	f[0] = 0xc1;
+	CHECK_EQ(lora_air_decode(&fr, f, (size_t)n, k), LORA_EFORMAT);
+}
+
 /* ---- flooding on a fake channel ---- */
 
 #define NODES 5
@@ -192,6 +237,7 @@ struct sim {
 	int accepted[NODES];
 	int refuse[NODES];              /* this node's acceptance path refuses all */
 	int tx[NODES];
+	int routes;                     /* bytes 5 and 6 of a bundle: 1 + its ends */
 	struct cb { struct sim *s; int node; } cb[NODES];
 };
 
@@ -200,13 +246,25 @@ sim_accept(void *ctx, const uint8_t *b, size_t len, int *prec)
 {
 	struct cb *c = ctx;
 
-	(void)b;
 	(void)len;
 	*prec = 0;
 	if (c->s->refuse[c->node])
 		return -1;
 	c->s->accepted[c->node]++;
-	return LORA_ACCEPT_NEW;
+	return c->s->routes && b[6] == 1 + c->node ? LORA_ACCEPT_MINE : LORA_ACCEPT_NEW;
+}
+
+static int
+sim_ends(void *ctx, const uint8_t *b, size_t len, uint8_t from[LORA_NODEID],
+    uint8_t to[LORA_NODEID])
+{
+	(void)ctx;
+	(void)len;
+	memset(from, 0, LORA_NODEID);
+	memset(to, 0, LORA_NODEID);
+	from[0] = b[5];
+	to[0] = b[6];
+	return 1;
 }
 
 static void
@@ -215,6 +273,7 @@ sim_init(struct sim *s, const struct lora_flood_params *tmpl)
 	uint8_t k[32];
 
 	memset(s, 0, sizeof *s);
+	s->routes = tmpl->ends != NULL;
 	lora_air_key(k, netkey);
 	for (int i = 0; i < NODES; i++) {
 		struct lora_flood_params p = *tmpl;
@@ -222,6 +281,7 @@ sim_init(struct sim *s, const struct lora_flood_params *tmpl)
 		s->cb[i].s = s;
 		s->cb[i].node = i;
 		p.accept = sim_accept;
+		p.ends = tmpl->ends ? sim_ends : NULL;
 		p.ctx = &s->cb[i];
 		p.seed = 100 + (uint32_t)i;
 		CHECK_EQ(lora_flood_new(&s->f[i], &p, k, 0), 0);
@@ -400,6 +460,126 @@ test_flood_precedence_and_digest(void)
 	free(s);
 }
 
+/*
+ * What node/transport_lora.c's params.ends relies on: a sealed bundle's header
+ * (sender, recipient) comes out of bundle_decode with netkeys derived from the
+ * network key alone, no authority key; the wrong network key gets nothing.
+ */
+static void
+test_ends_without_authority(void)
+{
+	static const uint8_t no_authority[APAGON_SIGN_PK];
+	uint8_t auth_pk[32], auth_sk[64], nkey[32], raw[400];
+	struct netkeys nk, mine;
+	struct bundle_hdr h;
+	struct bundle b;
+	int len;
+
+	crypto_sign_keygen(auth_pk, auth_sk);
+	randombytes_buf(nkey, sizeof nkey);
+	netkeys_derive(&nk, auth_pk, nkey);
+	len = sealed_msg(raw, sizeof raw, 140, &nk, &h);
+	CHECK(len > 0);
+	netkeys_derive(&mine, no_authority, nkey);
+	CHECK_EQ(bundle_decode(&b, raw, (size_t)len, &mine), MESH_OK);
+	CHECK(bundle_type_sealed(b.h.type));
+	CHECK(memcmp(b.h.sender, h.sender, APAGON_KEYID) == 0);
+	CHECK(memcmp(b.h.recipient, h.recipient, APAGON_KEYID) == 0);
+	nkey[0] ^= 1;
+	netkeys_derive(&mine, no_authority, nkey);
+	CHECK(bundle_decode(&b, raw, (size_t)len, &mine) != MESH_OK);
+	netkeys_wipe(&mine);
+	netkeys_wipe(&nk);
+}
+
+/* A bundle from `from` to `to` for the routing tests (sim.routes). */
+static void
+routed_bundle(uint8_t *b, size_t len, uint8_t seed, int from, int to)
+{
+	fake_bundle(b, len, seed);
+	b[5] = (uint8_t)(1 + from);
+	b[6] = (uint8_t)(1 + to);
+}
+
+static void
+test_flood_routes(void)
+{
+	/* A line 0-1-2-3 and a spur: node 4 hears node 1 only. */
+	struct lora_flood_params p = { .hop_limit = 7, .slot_ms = 100, .retries_own = 2,
+	    .retries_relay = 1, .ends = sim_ends };
+	struct sim *s = calloc(1, sizeof *s);
+	uint8_t b1[247], b2[247];
+	int tx[NODES];
+
+	sim_init(s, &p);
+	for (int i = 0; i + 1 < 4; i++)
+		s->hears[i][i + 1] = s->hears[i + 1][i] = 1;
+	s->hears[1][4] = s->hears[4][1] = 1;
+	/* Node 3 writes to node 0, whose place nobody knows yet: flooded; everyone
+	 * learns how far node 3 is. */
+	routed_bundle(b1, sizeof b1, 20, 3, 0);
+	lora_flood_offer(s->f[3], b1, sizeof b1, 0, 1, 0);
+	sim_run(s, 0, 20000);
+	CHECK_EQ(s->accepted[0], 1);
+	CHECK_EQ(s->accepted[4], 1);
+	CHECK_EQ(s->accepted[3], 0);    /* its own */
+	CHECK_EQ(lora_flood_stats(s->f[0])->routed_out, 0);
+	CHECK(lora_flood_stats(s->f[0])->routes >= 1);
+	/* The answer goes ROUTED: only the nodes on the way send it, the spur does
+	 * not, and node 3's own copy ends it. */
+	memcpy(tx, s->tx, sizeof tx);
+	routed_bundle(b2, sizeof b2, 21, 0, 3);
+	lora_flood_offer(s->f[0], b2, sizeof b2, 0, 1, 20000);
+	sim_run(s, 20000, 40000);
+	CHECK_EQ(s->accepted[3], 1);
+	CHECK_EQ(lora_flood_stats(s->f[0])->routed_out, 1);
+	CHECK_EQ(lora_flood_stats(s->f[0])->route_fallbacks, 0);
+	CHECK_EQ(s->tx[4] - tx[4], 0);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(s->tx[i] - tx[i], 1);
+	/* Node 4 heard node 1's ROUTED copy and kept it, but offers it in no digest:
+	 * it is on its way to one node only. */
+	CHECK_EQ(s->accepted[4], 2);
+	sim_free(s);
+	free(s);
+}
+
+static void
+test_flood_route_fallback(void)
+{
+	/* 0-1-2: node 0 learns node 2's distance, then node 1 restarts and knows no
+	 * routes. The ROUTED copy finds no relay; unacknowledged, node 0 floods it. */
+	struct lora_flood_params p = { .hop_limit = 7, .slot_ms = 100, .retries_own = 2,
+	    .retries_relay = 1, .ends = sim_ends };
+	struct sim *s = calloc(1, sizeof *s);
+	uint8_t b1[247], b2[247], k[32];
+
+	sim_init(s, &p);
+	s->hears[0][1] = s->hears[1][0] = s->hears[1][2] = s->hears[2][1] = 1;
+	routed_bundle(b1, sizeof b1, 30, 2, 0);
+	lora_flood_offer(s->f[2], b1, sizeof b1, 0, 1, 0);
+	sim_run(s, 0, 20000);
+	CHECK_EQ(s->accepted[0], 1);
+	lora_flood_free(s->f[1]);
+	lora_air_key(k, netkey);
+	{
+		struct lora_flood_params q = p;
+
+		q.accept = sim_accept;
+		q.ctx = &s->cb[1];
+		q.seed = 77;
+		CHECK_EQ(lora_flood_new(&s->f[1], &q, k, 20000), 0);
+	}
+	routed_bundle(b2, sizeof b2, 31, 0, 2);
+	lora_flood_offer(s->f[0], b2, sizeof b2, 0, 1, 20000);
+	sim_run(s, 20000, 50000);
+	CHECK_EQ(lora_flood_stats(s->f[0])->routed_out, 1);
+	CHECK_EQ(lora_flood_stats(s->f[0])->route_fallbacks, 1);
+	CHECK_EQ(s->accepted[2], 1);
+	sim_free(s);
+	free(s);
+}
+
 static void
 test_flood_bad_input_counted(void)
 {
@@ -432,10 +612,14 @@ main(int argc, char **argv)
 		TEST(test_air_fragments),
 		TEST(test_air_bad_frames),
 		TEST(test_air_vectors),
+		TEST(test_air_routed),
 		TEST(test_flood_line),
 		TEST(test_flood_suppression),
 		TEST(test_flood_hop_limit_and_refusal),
 		TEST(test_flood_precedence_and_digest),
+		TEST(test_flood_routes),
+		TEST(test_flood_route_fallback),
+		TEST(test_ends_without_authority),
 		TEST(test_flood_bad_input_counted),
 	};
 
