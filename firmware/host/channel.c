@@ -491,14 +491,17 @@ main(int argc, char **argv)
 
 	memset(&sa, 0, sizeof sa);
 	sa.sun_family = AF_UNIX;
-	if (strlen(sock) >= sizeof sa.sun_path) {
+	/* Bound and listening under a temporary name, then renamed: a modem that finds
+	 * the socket's path can always connect (no window between bind and listen). */
+	if (strlen(sock) + 4 >= sizeof sa.sun_path) {
 		fprintf(stderr, "apagon-channel: --socket %s: path too long\n", sock);
 		return 1;
 	}
-	strcpy(sa.sun_path, sock);
-	unlink(sock);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s.new", sock);
+	unlink(sa.sun_path);
 	lfd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 64) < 0) {
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 64) < 0 ||
+	    rename(sa.sun_path, sock) < 0) {
 		fprintf(stderr, "apagon-channel: --socket %s: %s\n", sock, strerror(errno));
 		return 1;
 	}

@@ -13,6 +13,7 @@
  *    region.
  */
 #include "fuzz.h"
+#include "fw_board.h"
 
 #include "../../firmware/host/sx126x_model.h"
 #include "../../firmware/modem.h"
@@ -54,72 +55,9 @@ decode_all(const uint8_t *in, size_t len, size_t chunk, struct frames *out)
 	free(buf);
 }
 
-/* ---- a fake board for the core ---- */
+/* ---- a fake board for the core (fw_board.h) ---- */
 
-struct fboard {
-	uint64_t ms;
-	struct sx_model chip;
-	const uint8_t *in;
-	size_t in_len, in_off;
-	int sent;
-};
-
-static uint64_t b_now(void *c) { return ((struct fboard *)c)->ms; }
-
-static size_t
-b_read(void *c, uint8_t *b, size_t cap)
-{
-	struct fboard *f = c;
-	/* Uneven reads, as a UART delivers them. */
-	size_t n = f->in_len - f->in_off;
-
-	if (n > cap)
-		n = cap;
-	if (n > 1 + (f->ms % 37))
-		n = 1 + (f->ms % 37);
-	memcpy(b, f->in + f->in_off, n);
-	f->in_off += n;
-	return n;
-}
-
-static size_t b_write(void *c, const uint8_t *b, size_t n) { (void)c; (void)b; return n; }
-
-static void
-b_spi(void *c, const uint8_t *tx, uint8_t *rx, size_t n)
-{
-	struct fboard *f = c;
-
-	sx_model_spi(&f->chip, tx, rx, n, f->ms * 1000);
-}
-
-static int b_busy(void *c) { (void)c; return 0; }
-
-static int
-b_dio1(void *c)
-{
-	struct fboard *f = c;
-
-	sx_model_tick(&f->chip, f->ms * 1000);
-	return sx_model_dio1(&f->chip);
-}
-
-static void b_reset(void *c) { sx_model_reset(&((struct fboard *)c)->chip); }
-static void b_delay(void *c, uint32_t ms) { ((struct fboard *)c)->ms += ms; }
-
-static const struct hal_ops board_ops = {
-	.now_ms = b_now, .uart_read = b_read, .uart_write = b_write, .spi_transfer = b_spi,
-	.radio_busy = b_busy, .radio_dio1 = b_dio1, .radio_reset = b_reset, .delay_ms = b_delay,
-};
 static const struct hal_info board_info = { .name = "fuzz", .max_dbm = 22 };
-
-static void
-b_tx(void *ctx, uint32_t freq_hz, uint32_t bw_hz, uint8_t sf, uint8_t cr, int8_t power_dbm,
-    uint32_t airtime_us, const uint8_t *data, size_t len)
-{
-	(void)freq_hz; (void)bw_hz; (void)sf; (void)cr; (void)power_dbm; (void)airtime_us;
-	(void)data; (void)len;
-	((struct fboard *)ctx)->sent++;
-}
 
 static void
 run_core(const uint8_t *in, size_t len)

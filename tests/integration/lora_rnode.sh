@@ -47,7 +47,8 @@ CONF
 "$bin/apagon-channel" --socket "$T/chan.sock" --config "$T/chan.conf" --time-scale $scale \
 	>"$T/chan.log" 2>"$T/chan.err" &
 PIDS="$PIDS $!"
-check channel_listening wait_for 10 test -S "$T/chan.sock"
+# "listening" comes after listen(); the socket file already exists after bind().
+check channel_listening wait_for 10 grep -q "^listening " "$T/chan.log"
 
 # rnode_start NAME [ARGS]: a simulated board on stock RNode firmware, pty at $T/NAME.pty.
 rnode_start() {
