@@ -331,7 +331,12 @@ lora_flood_offer(struct lora_flood *f, const uint8_t *b, size_t len, int prec, i
 		return -ENOMEM;
 	e->send_hops = b[0];
 	entry_ends(f, e, b, len);
-	if (flood && e->raw && b[0] < f->p.hop_limit) {
+	if (flood == LORA_OFFER_DOUBT && !f->p.naive) {
+		e->doubt = 1;
+		if (f->p.digest_ms && f->digest_at > now_ms + 4 * (uint64_t)f->p.slot_ms)
+			f->digest_at = now_ms + f->p.slot_ms + jitter(f, f->p.slot_ms * 3);
+	}
+	if (flood == LORA_OFFER_SEND && e->raw && b[0] < f->p.hop_limit) {
 		int d = dist_to(f, e);
 
 		e->tx_at = now_ms ? now_ms : 1;         /* 0 means "not scheduled" */

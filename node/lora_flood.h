@@ -111,11 +111,17 @@ int lora_flood_new(struct lora_flood **out, const struct lora_flood_params *p,
 void lora_flood_free(struct lora_flood *);
 
 /*
- * A bundle held locally. flood = 1: new here (our own, or from another link), so send
- * it now, in precedence order; flood = 0: only remember it (held at start-up), to
- * answer requests and leave out of ours. Returns 1 if new to the engine, 0 if known,
- * LORA_ETOOBIG. The bytes are copied.
+ * A bundle held locally. flood = LORA_OFFER_SEND: new here (our own, or from another
+ * link), so send it now, in precedence order; LORA_OFFER_KEEP: only remember it (held
+ * at start-up), to answer requests and leave out of ours; LORA_OFFER_DOUBT: remember
+ * it and name it in the next digest, as if it had been sent and never carried on (held
+ * at start-up while it may still be on its way: whatever retries the node owed it
+ * before a restart are lost). Returns 1 if new to the engine, 0 if known, LORA_ETOOBIG.
+ * The bytes are copied.
  */
+#define LORA_OFFER_KEEP  0
+#define LORA_OFFER_SEND  1
+#define LORA_OFFER_DOUBT 2
 int lora_flood_offer(struct lora_flood *, const uint8_t *bundle, size_t len, int prec,
     int flood, uint64_t now_ms);
 

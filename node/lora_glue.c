@@ -137,7 +137,9 @@ each_one(void *ctx, const struct stored_bundle *sb)
 	struct each *e = ctx;
 
 	e->fn(e->fctx, sb->raw, sb->raw_len, sb->precedence,
-	    (sb->own ? TRANSPORT_BUNDLE_OWN : 0) | (sb->pinned ? TRANSPORT_BUNDLE_PENDING : 0));
+	    (sb->own ? TRANSPORT_BUNDLE_OWN : 0) | (sb->pinned ? TRANSPORT_BUNDLE_PENDING : 0) |
+	    (!sb->own && (sb->type == BUNDLE_MSG || sb->type == BUNDLE_RECEIPT) ?
+	    TRANSPORT_BUNDLE_TRANSIT : 0));
 	return 0;
 }
 

@@ -70,6 +70,8 @@ struct transport_events {
 #define TRANSPORT_BUNDLE_MINE   2       /* accepted, addressed to this node */
 #define TRANSPORT_BUNDLE_OWN     1      /* each_bundle flags */
 #define TRANSPORT_BUNDLE_PENDING 2
+#define TRANSPORT_BUNDLE_TRANSIT 4      /* another member's message or receipt:
+                                           it may still be on its way */
 
 /* What a transport says about itself in "status". */
 struct transport_info {

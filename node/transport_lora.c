@@ -53,6 +53,7 @@
 #define SILENT_MS        15000          /* no frame at all for this long: modem dead */
 #define GARBAGE_MAX      32             /* bad frames in a row: reset the line */
 #define SCAN_MS          1000           /* look for new bundles in the store */
+#define RESTART_DOUBTS   24             /* two digests' worth (LORA_IDS_MAX 12) */
 #define REGION_WAIT_MS   1000           /* no REGION answer: RNode firmware */
 #define ALOCK_WAIT_MS    1000           /* no airtime-lock answer: an older RNode */
 #define SENDER_RATE      6              /* bundles a minute per sender, by default */
@@ -111,6 +112,7 @@ struct lora {
 	uint64_t retry_ms, backoff_ms, now_ms;
 	uint64_t last_rx_ms, poll_ms, scan_ms;
 	int first_scan;
+	int doubts_left;                /* first scan: transit bundles still to name in digests */
 	int64_t up_since;
 	char last_error[160];
 
@@ -478,6 +480,7 @@ config_reply(struct lora *l, uint8_t cmd, const uint8_t *arg, size_t len)
 	l->up_since = time(NULL);
 	l->backoff_ms = RETRY_MIN_MS;
 	l->first_scan = 1;
+	l->doubts_left = RESTART_DOUBTS;
 	l->scan_ms = 0;
 	l->last_error[0] = '\0';
 	log_info("%s: modem up on %s: %s %.3f MHz SF%u BW%lu kHz CR4/%u %d dBm%s", l->t->name,
@@ -751,15 +754,25 @@ static void
 scan_one(void *ctx, const uint8_t *b, size_t len, int prec, int flags)
 {
 	struct lora *l = ctx;
-	int flood = !l->first_scan || (flags & TRANSPORT_BUNDLE_OWN);
+	int flood = !l->first_scan || (flags & TRANSPORT_BUNDLE_OWN) ? LORA_OFFER_SEND :
+	    LORA_OFFER_KEEP;
 	int rc;
+
+	/* Held when the modem came up (the daemon or the modem restarted): another
+	 * member's message or receipt may be one we were relaying, and the retries we
+	 * owed it are gone. Name the highest-precedence ones in the next digests, so a
+	 * neighbour that lacks one asks for it. */
+	if (flood == LORA_OFFER_KEEP && (flags & TRANSPORT_BUNDLE_TRANSIT) && l->doubts_left > 0) {
+		flood = LORA_OFFER_DOUBT;
+		l->doubts_left--;
+	}
 
 	if (lora_air_frames(len) == 0) {
 		l->n.too_big++;
 		return;
 	}
 	rc = lora_flood_offer(l->fl, b, len, prec, flood, l->now_ms);
-	if (rc == 1 && flood)
+	if (rc == 1 && flood == LORA_OFFER_SEND)
 		l->n.offered++;
 }
 

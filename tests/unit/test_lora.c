@@ -461,6 +461,38 @@ test_flood_precedence_and_digest(void)
 }
 
 /*
+ * A relay restarted while a bundle was on its way: the retries it owed are gone. Held
+ * and offered with LORA_OFFER_DOUBT, the bundle is named in the next digest, so a
+ * neighbour that missed it gets it within a few digest intervals; merely remembered
+ * (LORA_OFFER_KEEP), it waits for the quiet node's idle digests, well past that.
+ */
+static void
+test_flood_doubt_after_restart(void)
+{
+	struct lora_flood_params p = { .hop_limit = 7, .slot_ms = 100, .digest_ms = 2000 };
+	uint8_t r[247], id[4];
+
+	fake_bundle(r, sizeof r, 13);
+	lora_air_id(id, r, sizeof r);
+	for (int doubt = 0; doubt <= 1; doubt++) {
+		struct sim *s = calloc(1, sizeof *s);
+
+		sim_init(s, &p);
+		s->hears[0][1] = s->hears[1][0] = 1;
+		CHECK_EQ(lora_flood_offer(s->f[0], r, sizeof r, 0,
+		    doubt ? LORA_OFFER_DOUBT : LORA_OFFER_KEEP, 0), 1);
+		sim_run(s, 10, 3 * 2000);
+		CHECK_EQ(lora_flood_known(s->f[1], id), doubt);
+		CHECK_EQ(s->accepted[1], doubt);
+		/* Not flooded again: sent once, on request. */
+		CHECK_EQ(lora_flood_stats(s->f[0])->answers, (uint64_t)doubt);
+		CHECK_EQ(lora_flood_stats(s->f[1])->requests_out, (uint64_t)doubt);
+		sim_free(s);
+		free(s);
+	}
+}
+
+/*
  * What node/transport_lora.c's params.ends relies on: a sealed bundle's header
  * (sender, recipient) comes out of bundle_decode with netkeys derived from the
  * network key alone, no authority key; the wrong network key gets nothing.
@@ -617,6 +649,7 @@ main(int argc, char **argv)
 		TEST(test_flood_suppression),
 		TEST(test_flood_hop_limit_and_refusal),
 		TEST(test_flood_precedence_and_digest),
+		TEST(test_flood_doubt_after_restart),
 		TEST(test_flood_routes),
 		TEST(test_flood_route_fallback),
 		TEST(test_ends_without_authority),
