@@ -238,6 +238,11 @@ $(BUILD)/tests/test_firmware: $(call obj,tests/unit/test_firmware.c) $(TEST_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(BUILD)/bench/bench_lora: $(call obj,firmware/airtime.c)
+# The firmware core on a fake board (tests/fuzz/fw_board.h), for lora.duty_violations.
+$(BUILD)/bench/bench_lora_duty: $(call obj,tests/bench/bench_lora_duty.c) $(FW_TEST_OBJ) $(CORE_LIBS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(BUILD)/fuzz/replay_fuzz_kiss $(BUILD)/fuzz/libfuzzer_fuzz_kiss: $(FW_CORE_SRC) $(FW_MODEL_SRC) $(wildcard firmware/*.h firmware/proto/*.h firmware/host/*.h)
 # Recursive (=), and without what CORE_SRC already has (the codec), so nothing links twice.
 $(BUILD)/fuzz/replay_fuzz_kiss $(BUILD)/fuzz/libfuzzer_fuzz_kiss: FUZZ_EXTRA = $(filter-out $(CORE_SRC),$(FW_CORE_SRC) $(FW_MODEL_SRC))

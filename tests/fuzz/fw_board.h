@@ -67,7 +67,7 @@ static const struct hal_ops board_ops = {
 	.radio_busy = b_busy, .radio_dio1 = b_dio1, .radio_reset = b_reset, .delay_ms = b_delay,
 };
 
-static void
+static inline void
 b_tx(void *ctx, uint32_t freq_hz, uint32_t bw_hz, uint8_t sf, uint8_t cr, int8_t power_dbm,
     uint32_t airtime_us, const uint8_t *data, size_t len)
 {
