@@ -34,6 +34,8 @@ accept_begin(struct accept_ctx *ax)
 {
 	forget_senders(ax);
 	memset(ax->pending, 0, sizeof ax->pending);
+	if (ax->batch_end)
+		ax->batch_end(ax->deliver_ctx, 0);
 	return store_begin(ax->st);
 }
 
@@ -43,6 +45,8 @@ accept_flush(struct accept_ctx *ax)
 	char name[48];
 	int rc;
 
+	if (ax->batch_end && (rc = ax->batch_end(ax->deliver_ctx, 1)) != MESH_OK)
+		return rc;
 	for (int i = 0; i < (int)(sizeof ax->pending / sizeof ax->pending[0]); i++) {
 		if (!ax->pending[i])
 			continue;
@@ -70,6 +74,8 @@ accept_rollback(struct accept_ctx *ax)
 {
 	forget_senders(ax);
 	memset(ax->pending, 0, sizeof ax->pending);
+	if (ax->batch_end)
+		ax->batch_end(ax->deliver_ctx, 0);
 	store_rollback(ax->st);
 }
 
@@ -156,6 +162,41 @@ remember_sender(struct accept_ctx *ax, const uint8_t pk[APAGON_SIGN_PK], const s
 }
 
 /*
+ * Step 4 for a bundle this process has just signed itself (ax->own_signed): the signer
+ * is my_pk, and verifying our own fresh signature again would prove nothing new. Only
+ * the signature is taken on trust; the chain, validity and revocation checks of steps
+ * 5 and 6 still run on our stored certificate. MESH_ENOTFOUND when this shortcut does
+ * not apply (not our key ID, no stored certificate): the caller verifies as usual.
+ */
+static int
+own_sender(struct accept_ctx *ax, const struct bundle *b, int64_t now, uint8_t pk[APAGON_SIGN_PK],
+    struct chain *ch, int *cached)
+{
+	struct accept_sender *c;
+	struct member m;
+	uint8_t kid[APAGON_KEYID];
+	int rc;
+
+	if (!ax->my_pk || b->h.type == BUNDLE_CERT)
+		return MESH_ENOTFOUND;
+	crypto_key_id(kid, ax->my_pk);
+	if (memcmp(kid, b->h.sender, APAGON_KEYID) != 0)
+		return MESH_ENOTFOUND;
+	if ((c = cached_sender(ax, kid, now)) && memcmp(c->pk, ax->my_pk, APAGON_SIGN_PK) == 0) {
+		memcpy(pk, c->pk, APAGON_SIGN_PK);
+		*ch = c->ch;
+		*cached = 1;
+		return MESH_OK;
+	}
+	if ((rc = store_get_member(ax->st, ax->my_pk, &m)) != MESH_OK)
+		return rc == MESH_ENOTFOUND ? MESH_ENOTFOUND : rc;
+	if (m.chain_len > APAGON_CHAIN_MAX || chain_decode(ch, m.chain, m.chain_len) != MESH_OK)
+		return MESH_ECHAIN;
+	memcpy(pk, ax->my_pk, APAGON_SIGN_PK);
+	return MESH_OK;
+}
+
+/*
  * Step 4: who signed it? A CERT bundle names its sender in its own body; the authority
  * is known from the network; everyone else must have a certificate in the store.
  * Returns MESH_OK with pk (and ch unless authority), MESH_EUNKNOWN or MESH_ESIGNATURE.
@@ -192,6 +233,8 @@ sender_and_signature(struct accept_ctx *ax, const struct bundle *b, const union 
 		*is_authority = 1;
 		return MESH_OK;
 	}
+	if (ax->own_signed && (rc = own_sender(ax, b, now, pk, ch, cached)) != MESH_ENOTFOUND)
+		return rc;
 	if ((c = cached_sender(ax, b->h.sender, now)) && bundle_verify(b, ax->nk, c->pk) == MESH_OK) {
 		memcpy(pk, c->pk, APAGON_SIGN_PK);
 		*ch = c->ch;

@@ -39,6 +39,15 @@ struct accept_result;
 typedef int (*deliver_fn)(void *ctx, const struct bundle *b,
     const uint8_t sender_pk[APAGON_SIGN_PK], int64_t now, struct accept_result *res);
 
+/*
+ * Called with commit=1 by accept_flush() (so by accept_commit()) inside the open
+ * transaction, before the counters are written, and with commit=0 by accept_begin()
+ * and accept_rollback(). The node uses it to make the batch's receipts, which then
+ * commit together with the messages they name, or not at all. A negative return
+ * fails the flush (and the commit).
+ */
+typedef int (*batch_end_fn)(void *ctx, int commit);
+
 #define ACCEPT_CACHE 16
 
 struct accept_ctx {
@@ -48,7 +57,14 @@ struct accept_ctx {
 	const uint8_t *my_pk;                   /* NULL for a node that only relays */
 	deliver_fn deliver;
 	void *deliver_ctx;
+	batch_end_fn batch_end;                 /* optional; gets deliver_ctx */
 	int own;                                /* set while the node stores its own bundles */
+	/* Set only around accept_bundle() on a bundle this process has just built and signed
+	 * with the key my_pk: step 4 then takes my_pk as the signer without checking the
+	 * signature again (every other check still runs). Never set for bundles that came
+	 * from a link, a file or another process. Ignored for CERT bundles and for any
+	 * bundle whose sender key ID is not my_pk's. */
+	int own_signed;
 
 	/* Private to accept.c. Senders whose chains verified during this batch (cleared
 	 * by accept_begin and by every CERT or REVOKE), and counters not yet written. */

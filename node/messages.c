@@ -134,9 +134,10 @@ node_send(struct node *n, const uint8_t to_pk[APAGON_SIGN_PK], int precedence,
 	return MESH_OK;
 }
 
-/* The receipt for a message we just took in: sealed back to its sender. */
+/* A receipt sealed back to `sender_pk`, naming `count` messages we took in from it. */
 static int
-send_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[APAGON_SIGN_PK],
+send_receipt(struct node *n, const uint8_t sender_pk[APAGON_SIGN_PK],
+    const uint8_t (*ids)[APAGON_HASH], int count, int precedence, uint8_t lifetime,
     const struct peer_prekey *used, int64_t now)
 {
 	struct accept_result res;
@@ -144,8 +145,81 @@ send_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[APA
 
 	if (store_peer_prekey_current(n->st, sender_pk, now, &theirs) != MESH_OK)
 		theirs = *used;
-	return seal_and_store(n, BUNDLE_RECEIPT, sender_pk, b->h.precedence, b->h.lifetime, b->id,
-	    APAGON_HASH, &theirs, now, &res);
+	return seal_and_store(n, BUNDLE_RECEIPT, sender_pk, precedence, lifetime,
+	    (const uint8_t *)ids, (size_t)count * APAGON_HASH, &theirs, now, &res);
+}
+
+/* The receipt for a message we just took in: queued until its batch commits, or made
+ * at once when the queue is full. */
+static int
+queue_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[APAGON_SIGN_PK],
+    const struct peer_prekey *used, int64_t now)
+{
+	if (n->nrq == NODE_RECEIPT_QUEUE)
+		return send_receipt(n, sender_pk, (const uint8_t (*)[APAGON_HASH])b->id, 1,
+		    b->h.precedence, b->h.lifetime, used, now);
+	memcpy(n->rq[n->nrq].id, b->id, APAGON_HASH);
+	n->rq[n->nrq].used = *used;
+	memcpy(n->rq[n->nrq].used.owner, sender_pk, APAGON_SIGN_PK);
+	n->rq[n->nrq].precedence = b->h.precedence;
+	n->rq[n->nrq].lifetime = b->h.lifetime;
+	n->nrq++;
+	if (now > n->rq_now)
+		n->rq_now = now;
+	return MESH_OK;
+}
+
+/*
+ * The batch's receipts: one per sender for up to APAGON_RECEIPT_MAX_IDS messages, at
+ * the highest precedence and longest lifetime among them. Runs inside the batch's
+ * transaction, just before it commits. A message whose acceptance was undone since it
+ * was queued (its inbox record is gone) is left out.
+ */
+int
+node_batch_end(void *ctx, int commit)
+{
+	struct node *n = ctx;
+	uint8_t ids[APAGON_RECEIPT_MAX_IDS][APAGON_HASH], sender[APAGON_SIGN_PK];
+	struct peer_prekey used;
+	struct msg_rec rec;
+	int rc = MESH_OK;
+
+	while (commit && n->nrq > 0) {
+		int count = 0, keep = 0, precedence = PREC_ROUTINE;
+		uint8_t lifetime = 0;
+
+		memcpy(sender, n->rq[0].used.owner, APAGON_SIGN_PK);
+		used = n->rq[0].used;
+		for (int i = 0; i < n->nrq; i++) {
+			if (count == APAGON_RECEIPT_MAX_IDS ||
+			    memcmp(n->rq[i].used.owner, sender, APAGON_SIGN_PK) != 0) {
+				n->rq[keep++] = n->rq[i];
+				continue;
+			}
+			if (store_get_msg(n->st, n->rq[i].id, &rec) != MESH_OK || rec.dir != MSG_IN ||
+			    memcmp(rec.peer_pk, sender, APAGON_SIGN_PK) != 0)
+				continue;
+			memcpy(ids[count++], n->rq[i].id, APAGON_HASH);
+			if (n->rq[i].precedence > precedence)
+				precedence = n->rq[i].precedence;
+			if (lifetime_seconds(n->rq[i].lifetime) > lifetime_seconds(lifetime))
+				lifetime = n->rq[i].lifetime;
+		}
+		n->nrq = keep;
+		if (!count)
+			continue;
+		rc = send_receipt(n, sender, (const uint8_t (*)[APAGON_HASH])ids, count, precedence,
+		    lifetime, &used, n->rq_now);
+		if (rc == MESH_ESTORE || rc == MESH_ENOMEM)
+			break;
+		/* Otherwise, as for a single message: it stays in the inbox without one. */
+		if (rc != MESH_OK)
+			store_counter_add(n->st, "receipt.failed", 1);
+		rc = MESH_OK;
+	}
+	n->nrq = 0;
+	n->rq_now = 0;
+	return rc;
 }
 
 /* A receipt addressed to us, whose sealed part opened: mark our messages delivered
@@ -224,11 +298,11 @@ node_deliver(void *ctx, const struct bundle *b, const uint8_t sender_pk[APAGON_S
 		rc = put_record(n, b->id, MSG_IN, IN_UNREAD, sender_pk, b->h.precedence, b->h.created,
 		    now, res->expires_at, m, mlen);
 		if (rc == MESH_OK)
-			rc = send_receipt(n, b, sender_pk, &theirs, now);
+			rc = queue_receipt(n, b, sender_pk, &theirs, now);
 		/* Delivered: the bundle has no one left to reach. A tombstone keeps
 		 * replays out until it would have expired. */
 		if (rc == MESH_OK && (rc = store_purge_bundle(n->st, b->id)) == MESH_ENOTFOUND)
-			rc = MESH_OK;   /* our own receipt's acceptance already dropped it */
+			rc = MESH_OK;   /* a receipt made at once already dropped it */
 	} else if (rc == MESH_OK) {
 		rc = take_receipt(n, b, sender_pk, m, now);
 	}

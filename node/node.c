@@ -163,6 +163,7 @@ node_open(struct node **out, const char *dir, const char *passphrase)
 	n->ax.my_pk = n->pk;
 	n->ax.deliver = node_deliver;
 	n->ax.deliver_ctx = n;
+	n->ax.batch_end = node_batch_end;
 	if ((rc = load_enrollment(n)) != 0)
 		goto fail;
 	*out = n;
@@ -206,9 +207,11 @@ node_accept_own(struct node *n, const uint8_t *buf, size_t len, int64_t now,
 {
 	int rc;
 
-	n->ax.own = 1;
+	/* buf was signed a moment ago with n->sk by our own code: acceptance need not
+	 * verify that signature again, but runs every other check. */
+	n->ax.own = n->ax.own_signed = 1;
 	rc = accept_bundle(&n->ax, buf, len, now, res);
-	n->ax.own = 0;
+	n->ax.own = n->ax.own_signed = 0;
 	return rc;
 }
 

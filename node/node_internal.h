@@ -8,6 +8,7 @@
 #define NODE_KEYFILE   "identity.key"
 #define NODE_STORE     "apagon.db"
 #define NODE_PATH_MAX  4096
+#define NODE_RECEIPT_QUEUE 64   /* messages per batch whose receipts can wait for its end */
 
 /* Allocated with sodium_malloc: guarded, locked, and wiped by sodium_free. */
 struct node {
@@ -32,6 +33,17 @@ struct node {
 		int used;
 	} dh[8];
 	int dh_next;
+	/* Messages taken in during the open acceptance batch, waiting for their receipt.
+	 * When the batch commits, node_batch_end() makes one receipt per sender naming up
+	 * to APAGON_RECEIPT_MAX_IDS of them, inside the same transaction: the receipts are
+	 * durable exactly when the messages they name are. */
+	struct {
+		uint8_t id[APAGON_HASH];
+		struct peer_prekey used;        /* sender's prekey it came under; owner = sender */
+		uint8_t precedence, lifetime;
+	} rq[NODE_RECEIPT_QUEUE];
+	int nrq;
+	int64_t rq_now;
 };
 
 /* The shared secret between our prekey (serial, sk) and a peer prekey, from the cache
@@ -54,14 +66,19 @@ int node_path(char *out, size_t cap, const char *dir, const char *file);
 /* Unseal own prekey `serial8`, or the current one when serial8 < 0. */
 int node_own_prekey(struct node *n, int serial8, struct own_prekey *p, uint8_t sk[APAGON_DH_SK]);
 
-/* Store a bundle this node built, through the acceptance path, inside the open
- * transaction. */
+/* Store a bundle this node built and signed in this process, a moment ago, through
+ * the acceptance path inside the open transaction. Its signature is not verified
+ * again (accept_ctx.own_signed); never pass it bytes from anywhere else. */
 int node_accept_own(struct node *n, const uint8_t *buf, size_t len, int64_t now,
     struct accept_result *res);
 
 /* The delivery hook for bundles addressed to us (messages.c). */
 int node_deliver(void *ctx, const struct bundle *b, const uint8_t sender_pk[APAGON_SIGN_PK],
     int64_t now, struct accept_result *res);
+
+/* The acceptance batch ends (accept_ctx.batch_end): on commit, make the receipts for
+ * the messages taken in during it; otherwise forget them. */
+int node_batch_end(void *ctx, int commit);
 
 /* Accept an enrollment file for this node: verify, seal, publish cert and prekey. */
 int node_enroll(struct node *n, const uint8_t *buf, size_t len, int64_t now);

@@ -101,6 +101,21 @@ bfile_add(struct bfile *f, const uint8_t *p, size_t len)
 	f->len += len;
 }
 
+/* Every one-bit change of raw[0..len), in order, into f. */
+static void
+add_bit_flips(struct bfile *f, const uint8_t *raw, size_t len)
+{
+	uint8_t bad[APAGON_MAX_BUNDLE];
+
+	for (size_t byte = 0; byte < len; byte++) {
+		for (int bit = 0; bit < 8; bit++) {
+			memcpy(bad, raw, len);
+			bad[byte] ^= (uint8_t)(1 << bit);
+			bfile_add(f, bad, len);
+		}
+	}
+}
+
 struct reasons {
 	int n;
 	int reason[4096];
@@ -144,7 +159,7 @@ static void
 test_every_bit_flip_refused(void)
 {
 	struct world w;
-	uint8_t id[APAGON_HASH], raw[512], bad[512];
+	uint8_t id[APAGON_HASH], raw[512];
 	struct bfile f = { 0 };
 	struct reasons *r = calloc(1, sizeof *r);
 	size_t len;
@@ -155,13 +170,7 @@ test_every_bit_flip_refused(void)
 	len = raw_of(w.alice, id, raw);
 	CHECK_EQ(import_one(w.bob, raw, len, T0), MESH_OK);
 	before = held_bytes(w.bob);
-	for (size_t byte = 0; byte < len; byte++) {
-		for (int bit = 0; bit < 8; bit++) {
-			memcpy(bad, raw, len);
-			bad[byte] ^= (uint8_t)(1 << bit);
-			bfile_add(&f, bad, len);
-		}
-	}
+	add_bit_flips(&f, raw, len);
 	node_import(w.bob, f.buf, f.len, T0, note_item, r, NULL);
 	CHECK_EQ(r->n, (int)len * 8);
 	for (int i = 0; i < r->n; i++) {
@@ -174,6 +183,61 @@ test_every_bit_flip_refused(void)
 		}
 	}
 	CHECK_EQ(held_bytes(w.bob), before);
+	free(f.buf);
+	free(r);
+	world_down(&w);
+}
+
+/*
+ * A node skips verifying its own signature only on bundles it has just built
+ * (node_accept_own). Its own bundle coming back over a link or in a file is verified
+ * like any other, the shortcut never covers another sender, and the chain checks
+ * still apply to its own bundles.
+ */
+static void
+test_own_signature_shortcut_is_narrow(void)
+{
+	struct world w;
+	struct node *dave;
+	uint8_t id[APAGON_HASH], id2[APAGON_HASH], raw[512], bad[512];
+	struct accept_result res;
+	struct bfile f = { 0 };
+	struct reasons *r = calloc(1, sizeof *r);
+	size_t len, len2;
+	int64_t before;
+
+	world_up(&w);
+	CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_ROUTINE, "Own bundle.", 0, T0, id), 0);
+	len = raw_of(w.alice, id, raw);
+	CHECK_EQ(import_one(w.bob, raw, len, T0), MESH_OK);     /* it is validly signed */
+
+	/* Every changed copy of alice's own bundle, handed back to alice, is refused. */
+	before = held_bytes(w.alice);
+	add_bit_flips(&f, raw, len);
+	node_import(w.alice, f.buf, f.len, T0, note_item, r, NULL);
+	CHECK_EQ(r->n, (int)len * 8);
+	for (int i = 8; i < r->n; i++)  /* the first byte is the hop count */
+		CHECK(r->reason[i] != MESH_OK && r->reason[i] != MESH_EDUPLICATE);
+	CHECK_EQ(held_bytes(w.alice), before);
+
+	/* The shortcut switched on by mistake still verifies anyone else's bundle: a
+	 * changed signature from bob is refused. */
+	CHECK_EQ(node_send(w.bob, node_pk(w.alice), PREC_ROUTINE, "Bob's.", 0, T0, id2), 0);
+	len2 = raw_of(w.bob, id2, bad);
+	bad[len2 - 1] ^= 0x01;
+	CHECK_EQ(accept_begin(&w.alice->ax), 0);
+	w.alice->ax.own_signed = 1;
+	CHECK_EQ(accept_bundle(&w.alice->ax, bad, len2, T0, &res), MESH_ESIGNATURE);
+	w.alice->ax.own_signed = 0;
+	CHECK_EQ(accept_commit(&w.alice->ax), 0);
+	CHECK_EQ(store_has_bundle(node_store(w.alice), id2), 0);
+
+	/* A node whose own certificate has run out cannot store its own new bundles. */
+	dave = enrol(&w, w.auth, "dave", ROLE_MEMBER, "Interior", 1, T0);
+	CHECK_EQ(carry(w.bob, dave, T0), 0);
+	CHECK_EQ(node_send(dave, node_pk(w.bob), PREC_ROUTINE, "late", 0, T0 + 3 * 86400, id2),
+	    MESH_EEXPIRED);
+	node_close(dave);
 	free(f.buf);
 	free(r);
 	world_down(&w);
@@ -811,6 +875,87 @@ test_receipt_purges_relay_copies(void)
 	world_down(&w);
 }
 
+static int
+count_own_receipts(void *ctx, const struct stored_bundle *sb)
+{
+	*(int *)ctx += sb->own && sb->type == BUNDLE_RECEIPT;
+	return 0;
+}
+
+static int
+own_receipts(struct node *n, int64_t now)
+{
+	int count = 0;
+
+	CHECK(store_each_bundle(node_store(n), now, count_own_receipts, &count) >= 0);
+	return count;
+}
+
+/* alice sends `count` messages; bob takes them in one batch (one file). Returns the
+ * number of receipts bob made for them, after checking alice shows every one of them
+ * delivered once bob's bundles come back to her. */
+static int
+batch_of(struct world *w, int count, int64_t now)
+{
+	uint8_t (*id)[APAGON_HASH] = calloc((size_t)count, APAGON_HASH);
+	struct msg_rec m;
+	char text[32];
+	int before = own_receipts(w->bob, now), made, delivered = 0;
+
+	for (int i = 0; i < count; i++) {
+		snprintf(text, sizeof text, "Report %d.", i);
+		CHECK_EQ(node_send(w->alice, node_pk(w->bob), i % 3 == 2 ? PREC_FLASH : PREC_ROUTINE,
+		    text, 0, now, id[i]), 0);
+	}
+	CHECK_EQ(carry(w->alice, w->bob, now + 1), 0);
+	for (int i = 0; i < count; i++)     /* in bob's inbox at once, not after any wait */
+		CHECK_EQ(store_get_msg(node_store(w->bob), id[i], &m), 0);
+	made = own_receipts(w->bob, now + 1) - before;
+	CHECK_EQ(carry(w->bob, w->alice, now + 2), 0);
+	for (int i = 0; i < count; i++) {
+		CHECK_EQ(store_get_msg(node_store(w->alice), id[i], &m), 0);
+		delivered += m.state == OUT_DELIVERED;
+	}
+	CHECK_EQ(delivered, count);
+	free(id);
+	return made;
+}
+
+/* Messages from one sender taken in together get one receipt per
+ * APAGON_RECEIPT_MAX_IDS of them, and every one becomes delivered at the sender. */
+static void
+test_receipts_batched(void)
+{
+	struct world w;
+	struct accept_result res;
+	struct msg_rec m;
+	uint8_t id[APAGON_HASH], raw[512];
+	size_t len;
+
+	world_up(&w);
+	/* A batch that rolls back leaves no receipt behind, and none for the next batch. */
+	CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_ROUTINE, "Lost.", 0, T0, id), 0);
+	len = raw_of(w.alice, id, raw);
+	CHECK_EQ(accept_begin(&w.bob->ax), 0);
+	CHECK_EQ(accept_bundle(&w.bob->ax, raw, len, T0, &res), MESH_OK);
+	CHECK_EQ(w.bob->nrq, 1);
+	accept_rollback(&w.bob->ax);
+	CHECK_EQ(w.bob->nrq, 0);
+	CHECK_EQ(store_get_msg(node_store(w.bob), id, &m), MESH_ENOTFOUND);
+	CHECK_EQ(own_receipts(w.bob, T0), 0);
+	CHECK_EQ(accept_begin(&w.bob->ax), 0);
+	CHECK_EQ(accept_commit(&w.bob->ax), 0);
+	CHECK_EQ(own_receipts(w.bob, T0), 0);
+	/* "Lost." comes again in alice's next file, with the next message: one receipt. */
+	CHECK_EQ(batch_of(&w, 1, T0), 1);
+	CHECK_EQ(store_get_msg(node_store(w.alice), id, &m), 0);
+	CHECK_EQ(m.state, OUT_DELIVERED);
+	CHECK_EQ(batch_of(&w, 1, T0 + 5), 1);   /* a lone message still gets its receipt */
+	CHECK_EQ(batch_of(&w, 5, T0 + 10), 1);
+	CHECK_EQ(batch_of(&w, APAGON_RECEIPT_MAX_IDS + 8, T0 + 20), 2);
+	world_down(&w);
+}
+
 static void
 test_forged_authority_is_a_signature_failure(void)
 {
@@ -922,6 +1067,7 @@ main(int argc, char **argv)
 {
 	static const struct test_case cases[] = {
 		TEST(test_every_bit_flip_refused),
+		TEST(test_own_signature_shortcut_is_narrow),
 		TEST(test_every_truncation_refused),
 		TEST(test_other_network_refused),
 		TEST(test_forged_certificates_refused),
@@ -937,6 +1083,7 @@ main(int argc, char **argv)
 		TEST(test_clock_skew),
 		TEST(test_outbox_expires_in_words),
 		TEST(test_receipt_purges_relay_copies),
+		TEST(test_receipts_batched),
 		TEST(test_forged_authority_is_a_signature_failure),
 		TEST(test_revoked_enroller_takes_its_members),
 		TEST(test_certificate_issued_last_wins),
