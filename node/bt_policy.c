@@ -13,6 +13,8 @@
 #define DEF_FORGET_MS   (25 * 1000)
 #define DEF_RETRY_MIN   2000
 #define DEF_RETRY_MAX   (2 * 60 * 1000)
+/* BlueZ's BDADDR_BREDR: an address type naming the BR/EDR transport. */
+#define ADDR_TYPE_BREDR 0
 /* Bluetooth's piconet: one central, at most seven active peripherals. */
 #define PICONET_MAX     7
 
@@ -181,6 +183,38 @@ bt_policy_next_dial(const struct bt_policy *pol, uint64_t now)
 	return best;
 }
 
+enum bt_via
+bt_policy_dial_via(const struct bt_peer *p, int le, int bredr, const char **why)
+{
+	static const char *const failed[] = { "the last dial over LE failed",
+	    "the last dial over BR/EDR failed" };
+	static const char *const worked[] = { "the last link was over LE",
+	    "the last link was over BR/EDR" };
+
+	if (!le) {
+		*why = "the adapter has no LE";
+		return BT_VIA_BREDR;
+	}
+	if (!bredr) {
+		*why = "the adapter has no BR/EDR";
+		return BT_VIA_LE;
+	}
+	if (!p->configured) {
+		*why = "it advertised over LE";
+		return BT_VIA_LE;
+	}
+	if (p->via_failed) {
+		*why = failed[p->via];
+		return p->via == BT_VIA_LE ? BT_VIA_BREDR : BT_VIA_LE;
+	}
+	if (!p->last_link_ms) {
+		*why = "first dial";
+		return BT_VIA_LE;
+	}
+	*why = worked[p->via];
+	return p->via;
+}
+
 void
 bt_policy_dialing(struct bt_policy *pol, const struct bt_addr *a, uint64_t now)
 {
@@ -191,6 +225,8 @@ bt_policy_dialing(struct bt_policy *pol, const struct bt_addr *a, uint64_t now)
 	p->state = BT_PEER_DIALING;
 	p->dialed_by_us = 1;
 	p->last_rx_ms = now;
+	p->via = a->type == ADDR_TYPE_BREDR ? BT_VIA_BREDR : BT_VIA_LE;
+	p->via_failed = 0;
 }
 
 void
@@ -202,6 +238,8 @@ bt_policy_up(struct bt_policy *pol, const struct bt_addr *a, int dialed_by_us, u
 		return;
 	p->state = BT_PEER_UP;
 	p->dialed_by_us = dialed_by_us;
+	p->via = a->type == ADDR_TYPE_BREDR ? BT_VIA_BREDR : BT_VIA_LE;
+	p->via_failed = 0;
 	p->up_ms = now;
 	p->last_rx_ms = now;
 	p->backoff_ms = pol->p.retry_min_ms;
@@ -228,6 +266,7 @@ bt_policy_down(struct bt_policy *pol, const struct bt_addr *a, int failed, uint6
 	/* Dial again only once it is heard again: it may have left. */
 	p->seen_ms = 0;
 	if (failed) {
+		p->via_failed = 1;
 		p->retry_ms = now + p->backoff_ms;
 		p->backoff_ms = p->backoff_ms * 2 > pol->p.retry_max_ms ? pol->p.retry_max_ms :
 		    p->backoff_ms * 2;

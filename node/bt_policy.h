@@ -19,7 +19,10 @@
  *   - a link silent for idle_ms is dropped (a session sends keepalives), which also
  *     bounds how long a stranger who never completes a handshake holds a slot;
  *   - a failed dial backs off, doubling, per peer, and a peer whose link ended or
- *     failed is dialed again only once it advertises again.
+ *     failed is dialed again only once it advertises again;
+ *   - a dual-mode adapter dials a configured peer over LE first, and after a dial
+ *     that failed over one transport, tries the other (the peer may have no LE);
+ *     a transport that brought a link up is used again (bt_policy_dial_via).
  */
 #ifndef APAGON_BT_POLICY_H
 #define APAGON_BT_POLICY_H
@@ -44,6 +47,9 @@ struct bt_policy_params {
 
 enum bt_peer_state { BT_PEER_IDLE, BT_PEER_DIALING, BT_PEER_UP };
 
+/* The transport of a dial or link. */
+enum bt_via { BT_VIA_LE = 0, BT_VIA_BREDR = 1 };
+
 struct bt_peer {
 	struct bt_addr a;
 	enum bt_peer_state state;
@@ -54,6 +60,8 @@ struct bt_peer {
 	uint64_t last_rx_ms;            /* last bytes on the current link */
 	uint64_t last_link_ms;          /* when a link with it last ended; 0: never */
 	uint64_t retry_ms, backoff_ms;  /* dialing: not before retry_ms */
+	enum bt_via via;                /* transport of the last dial or link */
+	int via_failed;                 /* the last dial, over via, never came up */
 };
 
 struct bt_policy {
@@ -91,6 +99,14 @@ int bt_policy_links(const struct bt_policy *);
  * linked, past its backoff, ours to dial; least recently linked first. */
 const struct bt_peer *bt_policy_next_dial(const struct bt_policy *, uint64_t now);
 
+/* Which transport the next dial to p goes over, for an adapter with LE (le) and
+ * BR/EDR (bredr); why: a few words saying why. An adapter with one transport uses
+ * it; a discovered peer (it advertised over LE) is dialed over LE; a configured
+ * peer on a dual-mode adapter over the transport of its last dial or link, or the
+ * other one if that dial failed; LE if there was none. */
+enum bt_via bt_policy_dial_via(const struct bt_peer *p, int le, int bredr, const char **why);
+
+/* a's type says the transport: BDADDR_BREDR (0) for BR/EDR, else LE. */
 void bt_policy_dialing(struct bt_policy *, const struct bt_addr *, uint64_t now);
 /* A link is up (dialed_by_us: our dial completed; else we accepted it). */
 void bt_policy_up(struct bt_policy *, const struct bt_addr *, int dialed_by_us, uint64_t now);

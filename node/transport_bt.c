@@ -376,15 +376,25 @@ dial(struct bt *b, const struct bt_peer *p)
 	struct sockaddr_l2 sa;
 	struct bt_conn *c;
 	struct bt_addr a = p->a;
-	int fd;
+	const char *why;
+	int fd, bredr = (b->settings & MGMT_SETTING_BREDR) != 0;
+	enum bt_via via = bt_policy_dial_via(p, b->le, bredr, &why);
+	char as[18], how[40];
 
+	/* A configured peer that did not answer over LE may have no LE: a dual-mode
+	 * adapter tries BR/EDR next (bt_policy_dial_via). */
+	if (via == BT_VIA_BREDR)
+		a.type = BDADDR_BREDR;
+	else if (a.type == BDADDR_BREDR)
+		a.type = BDADDR_LE_PUBLIC;
 	b->n.dials++;
-	{
-		char as[18];
-
-		bt_addr_str(as, &a);
-		log_debug("%s: dialing %s", b->t->name, as);
-	}
+	bt_addr_str(as, &a);
+	snprintf(how, sizeof how, via == BT_VIA_BREDR ? "BR/EDR L2CAP (PSM 0x%04x)" :
+	    "LE (PSM 0x%04x)", via == BT_VIA_BREDR ? BT_PSM_BREDR : b->psm);
+	if (b->le && bredr && p->configured && (via == BT_VIA_BREDR || p->via_failed))
+		log_info("%s: dialing %s over %s: %s", b->t->name, as, how, why);
+	else
+		log_debug("%s: dialing %s over %s: %s", b->t->name, as, how, why);
 	bt_policy_dialing(&b->pol, &a, b->now_ms);
 	if ((fd = l2cap_socket(b, 0, a.type != BDADDR_BREDR)) < 0) {
 		b->n.dial_failures++;

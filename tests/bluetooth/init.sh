@@ -351,6 +351,24 @@ send3() { apagon --dir /nodes/bob send --to carol "$1" >/dev/null 2>&1; }
 check bredr_bob_sends wait_for 60 send3 "Radio check over the old link"
 check bredr_message_reaches_carol wait_for 90 inbox_has carol "Radio check over the old link"
 check bredr_receipt_reaches_bob wait_for 90 out_delivered bob "Radio check over the old link"
+# The other way round: carol configures no peer and bob's dual-mode adapter has her
+# as his configured peer. His first dial goes over LE and finds no one (carol has no
+# LE); the next goes over BR/EDR, and his log says so.
+stop carol
+stop bob
+conf carol hci2
+conf bob hci1 "$A2"
+l_bob=$(wc -l </tmp/bob.log)
+check bredr_carol_restarted start carol
+check bredr_bob_restarted start bob
+bob_falls_back() { since bob "$l_bob" |
+    grep -q "dialing $A2 over BR/EDR L2CAP (PSM 0x1081): the last dial over LE failed"; }
+check bredr_bob_falls_back_to_bredr wait_for 120 bob_falls_back
+bob_dialed_bredr() { since bob "$l_bob" | grep -q "link with $A2 up (dialed, BR/EDR"; }
+check bredr_bob_dialed_bredr wait_for 60 bob_dialed_bredr
+check bredr_dialed_session_open wait_for 90 session_open bob carol
+check bredr_dialed_bob_sends wait_for 60 send3 "Second radio check, bob dialing"
+check bredr_dialed_message_reaches_carol wait_for 90 inbox_has carol "Second radio check, bob dialing"
 stop carol
 fi
 

@@ -396,6 +396,66 @@ test_policy_redundant_links(void)
 	CHECK_EQ(bt_policy_accept(&pol, &hi, 40), BT_REFUSE_DUP);
 }
 
+/* The transport of the next dial on a dual-mode adapter, or -1 if none is due. */
+static int
+next_via(const struct bt_policy *pol, uint64_t now, const char **why)
+{
+	const struct bt_peer *p = bt_policy_next_dial(pol, now);
+
+	return p ? (int)bt_policy_dial_via(p, 1, 1, why) : -1;
+}
+
+/* A configured peer on a dual-mode adapter: LE first; after a failed dial the other
+ * transport; a transport that brought a link up is kept. */
+static void
+test_policy_dial_via(void)
+{
+	struct bt_policy pol;
+	struct bt_addr self = addr(5), peer = addr(9), found = addr(7), br = addr(9);
+	const char *why = "";
+
+	br.type = 0;                    /* BDADDR_BREDR */
+	bt_policy_init(&pol, NULL, &self);
+	bt_policy_seen(&pol, &peer, 1, 1000);
+	CHECK_EQ(next_via(&pol, 1000, &why), BT_VIA_LE);
+	CHECK(strcmp(why, "first dial") == 0);
+	/* The LE dial fails (no answer): the next goes over BR/EDR. */
+	bt_policy_dialing(&pol, &peer, 1000);
+	bt_policy_down(&pol, &peer, 1, 31000);
+	CHECK_EQ(next_via(&pol, 40000, &why), BT_VIA_BREDR);
+	CHECK(strcmp(why, "the last dial over LE failed") == 0);
+	/* An adapter with one transport uses it, whatever failed. */
+	CHECK_EQ(bt_policy_dial_via(&pol.peer[0], 1, 0, &why), BT_VIA_LE);
+	CHECK(strcmp(why, "the adapter has no BR/EDR") == 0);
+	CHECK_EQ(bt_policy_dial_via(&pol.peer[0], 0, 1, &why), BT_VIA_BREDR);
+	/* The BR/EDR dial fails too: LE again (alternating). */
+	bt_policy_dialing(&pol, &br, 40000);
+	bt_policy_down(&pol, &br, 1, 41000);
+	CHECK_EQ(next_via(&pol, 60000, &why), BT_VIA_LE);
+	CHECK(strcmp(why, "the last dial over BR/EDR failed") == 0);
+	/* ... then BR/EDR, which comes up and ends normally: BR/EDR is kept. */
+	bt_policy_dialing(&pol, &peer, 60000);
+	bt_policy_down(&pol, &peer, 1, 61000);
+	CHECK_EQ(next_via(&pol, 70000, &why), BT_VIA_BREDR);
+	bt_policy_dialing(&pol, &br, 70000);
+	bt_policy_up(&pol, &br, 1, 71000);
+	bt_policy_down(&pol, &br, 0, 80000);
+	CHECK_EQ(next_via(&pol, 90000, &why), BT_VIA_BREDR);
+	CHECK(strcmp(why, "the last link was over BR/EDR") == 0);
+	/* The peer then linked to us over LE: LE is what works now. */
+	bt_policy_up(&pol, &peer, 0, 90000);
+	bt_policy_down(&pol, &peer, 0, 95000);
+	CHECK_EQ(next_via(&pol, 100000, &why), BT_VIA_LE);
+	/* A discovered peer advertised over LE: LE, even after a failed dial. */
+	bt_policy_seen(&pol, &found, 0, 100000);
+	bt_policy_dialing(&pol, &found, 100000);
+	bt_policy_down(&pol, &found, 1, 101000);
+	bt_policy_seen(&pol, &found, 0, 110000);
+	CHECK_EQ(pol.n, 2);
+	CHECK(pol.peer[1].via_failed);
+	CHECK_EQ(bt_policy_dial_via(&pol.peer[1], 1, 1, &why), BT_VIA_LE);
+}
+
 static void
 test_policy_table_full(void)
 {
@@ -506,6 +566,7 @@ main(int argc, char **argv)
 		TEST(test_policy_cap_and_rotation),
 		TEST(test_policy_idle_and_backoff),
 		TEST(test_policy_redundant_links),
+		TEST(test_policy_dial_via),
 		TEST(test_policy_table_full),
 		TEST(test_transport_waits_without_kernel_support),
 		TEST(test_config_section),
