@@ -53,7 +53,7 @@
 #define SILENT_MS        15000          /* no frame at all for this long: modem dead */
 #define GARBAGE_MAX      32             /* bad frames in a row: reset the line */
 #define SCAN_MS          1000           /* look for new bundles in the store */
-#define RESTART_DOUBTS   24             /* two digests' worth (LORA_IDS_MAX 12) */
+#define RESTART_DOUBTS   (2 * LORA_IDS_MAX) /* two digests' worth */
 #define REGION_WAIT_MS   1000           /* no REGION answer: RNode firmware */
 #define ALOCK_WAIT_MS    1000           /* no airtime-lock answer: an older RNode */
 #define SENDER_RATE      6              /* bundles a minute per sender, by default */
