@@ -27,12 +27,26 @@ forget_senders(struct accept_ctx *ax)
 {
 	memset(ax->cache, 0, sizeof ax->cache);
 	ax->cache_next = 0;
+	ax->cache_version_ok = 0;
 }
 
 int
 accept_begin(struct accept_ctx *ax)
 {
-	forget_senders(ax);
+	int64_t v = 0;
+	int ok;
+
+	/* Senders verified in earlier batches stay known: their chains' signatures do
+	 * not change, and validity and revocation are still checked for every bundle.
+	 * Unless another connection (another process) wrote to the store since: it may
+	 * have brought a renewal or a revocation this context did not apply itself. A
+	 * chain per batch was a signature check per bundle for large bundles, which
+	 * come two to a frame. */
+	ok = store_data_version(ax->st, &v) == MESH_OK;
+	if (!ok || !ax->cache_version_ok || v != ax->cache_version)
+		forget_senders(ax);
+	ax->cache_version = v;
+	ax->cache_version_ok = ok;
 	memset(ax->pending, 0, sizeof ax->pending);
 	if (ax->batch_end)
 		ax->batch_end(ax->deliver_ctx, 0);
@@ -508,7 +522,11 @@ accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now
 	sb.pinned = ax->own && b.h.type == BUNDLE_MSG;
 	sb.raw = buf;
 	sb.raw_len = len;
-	if ((rc = store_put_bundle(ax->st, &sb)) != MESH_OK)
+	/* A message or receipt for us is delivered before its row is written: taken in
+	 * whole, it needs only a tombstone, and writing the row to delete it again in
+	 * the same transaction was most of the store's work per message. An own bundle
+	 * (a note to self) keeps its row: it is written first, pinned, as before. */
+	if (ax->own && (rc = store_put_bundle(ax->st, &sb)) != MESH_OK)
 		goto undo;
 	if ((rc = apply_public(ax, &b, &u, res->sender_pk, now)) != MESH_OK)
 		goto undo;
@@ -519,6 +537,9 @@ accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now
 			goto undo;
 		}
 	}
+	if (!ax->own && (rc = res->consumed ? store_put_tombstone(ax->st, b.id, res->expires_at) :
+	    store_put_bundle(ax->st, &sb)) != MESH_OK)
+		goto undo;
 	/* After delivery, so the final recipient of a receipt checks it first. */
 	if (b.h.type == BUNDLE_RECEIPT && (rc = purge_acknowledged(ax, &b)) != MESH_OK)
 		goto undo;

@@ -31,10 +31,13 @@
 struct accept_result;
 
 /*
- * Called for a verified MSG or RECEIPT addressed to this node, inside the transaction,
- * after the bundle row is written. It may write to the store (inbox record, receipt).
- * A negative return is recorded in the result's `local` field; the bundle itself stays
- * accepted, since it is valid network traffic.
+ * Called for a verified MSG or RECEIPT addressed to this node, inside the transaction.
+ * It may write to the store (inbox record, receipt). A negative return is recorded in
+ * the result's `local` field; the bundle itself stays accepted, since it is valid
+ * network traffic. A hook that took the bundle in whole (nothing left to do with it
+ * later) sets res->consumed: then no row is written for it, only its tombstone.
+ * Otherwise the row is written after the hook returns, in the same savepoint; the
+ * hook must not rely on the row (for an own bundle, ax->own, it is written first).
  */
 typedef int (*deliver_fn)(void *ctx, const struct bundle *b,
     const uint8_t sender_pk[APAGON_SIGN_PK], int64_t now, struct accept_result *res);
@@ -66,8 +69,9 @@ struct accept_ctx {
 	 * bundle whose sender key ID is not my_pk's. */
 	int own_signed;
 
-	/* Private to accept.c. Senders whose chains verified during this batch (cleared
-	 * by accept_begin and by every CERT or REVOKE), and counters not yet written. */
+	/* Private to accept.c. Senders whose chains verified (cleared by every CERT or
+	 * REVOKE applied, by a rollback, and by accept_begin when another connection
+	 * wrote to the store since the last batch), and counters not yet written. */
 	struct accept_sender {
 		uint8_t key_id[APAGON_KEYID];
 		uint8_t pk[APAGON_SIGN_PK];
@@ -76,6 +80,8 @@ struct accept_ctx {
 		int used;
 	} cache[ACCEPT_CACHE];
 	int cache_next;
+	int64_t cache_version;                  /* the store's data_version they hold for */
+	int cache_version_ok;
 	int64_t pending[MESH_EDUPLICATE * -1 + 1]; /* [0] accepted, [-reason] rejected */
 };
 
@@ -86,6 +92,7 @@ struct accept_result {
 	uint8_t sender_pk[APAGON_SIGN_PK];      /* valid from the signature step on */
 	int for_me;                             /* addressed to this node */
 	int local;                              /* deliver hook's result (0 if not run) */
+	int consumed;                           /* the hook took it in whole: no row, a tombstone */
 	int key_conflict;                       /* CERT: a different key already has this name */
 	int64_t expires_at;
 };

@@ -359,6 +359,22 @@ next_target(const struct riblt_decoder *d)
 		if (need < target)
 			target = need;
 	}
+	/* Symbol 0 holds every item, so its count (the residual one, plus the signs
+	 * of what was peeled) is how many more items one side holds than the other,
+	 * modulo 256: a floor on the differences, known from the first batch on. A
+	 * peer that gained a hundred bundles while away is then asked for enough at
+	 * once, not in six growing steps of a round trip each. */
+	if (d->n > 0) {
+		unsigned c = d->res[0].count;
+		uint64_t least;
+
+		for (size_t i = 0; i < d->ndec; i++)
+			c += (unsigned)(int)d->sign[i];
+		c &= 0xff;
+		least = (uint64_t)((double)(c < 128 ? c : 256 - c) * 1.45) + 8;
+		if (c != 0 && least > target)
+			target = least;
+	}
 	if (target > SESSION_MAX_SYMBOLS)
 		target = SESSION_MAX_SYMBOLS;
 	return (uint32_t)target;

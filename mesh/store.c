@@ -177,6 +177,8 @@ static const char *const sql[Q_COUNT] = {
 	[Q_TOMBSTONE] =
 	    "INSERT OR REPLACE INTO tombstones(id, expires_at) "
 	    "SELECT id, expires_at FROM bundles WHERE id = ?1",
+	[Q_PUT_TOMBSTONE] =
+	    "INSERT OR REPLACE INTO tombstones(id, expires_at) VALUES (?1, ?2)",
 	[Q_UNPIN] = "UPDATE bundles SET pinned = 0 WHERE id = ?1",
 	[Q_GC_BUNDLES] = "DELETE FROM bundles WHERE expires_at <= ?1 RETURNING sender_pk, size",
 	[Q_GC_TOMBSTONES] = "DELETE FROM tombstones WHERE expires_at <= ?1",

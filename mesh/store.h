@@ -113,6 +113,14 @@ int store_each_bundle(struct store *, int64_t now,
  */
 int store_purge_bundle(struct store *, const uint8_t id[APAGON_HASH]);
 
+/* SQLite's data_version: it moves when another connection commits to the store
+ * (not on this connection's own commits). */
+int store_data_version(struct store *, int64_t *v);
+
+/* A tombstone alone, until expires_at: for a bundle taken in whole without a row
+ * (accept.c: delivered at once), so that a replay is recognised as a duplicate. */
+int store_put_tombstone(struct store *, const uint8_t id[APAGON_HASH], int64_t expires_at);
+
 /* Unpin an own bundle (its receipt arrived). */
 int store_unpin_bundle(struct store *, const uint8_t id[APAGON_HASH]);
 

@@ -33,6 +33,12 @@ data_version(struct store *s, int64_t *v)
 	return rc;
 }
 
+int
+store_data_version(struct store *s, int64_t *v)
+{
+	return data_version(s, v);
+}
+
 /* Mark the figures stale if another connection committed since they were right. */
 int
 usage_check_version(struct store *s)
@@ -458,6 +464,24 @@ store_purge_bundle(struct store *s, const uint8_t id[APAGON_HASH])
 	if (rc == MESH_OK)
 		rc = delete_bundle(s, id);
 	return store_op_end(s, rc);
+}
+
+int
+store_put_tombstone(struct store *s, const uint8_t id[APAGON_HASH], int64_t expires_at)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (id == NULL)
+		return MESH_EINVAL;
+	if ((st = stmt_acquire(s, Q_PUT_TOMBSTONE)) == NULL)
+		return MESH_ESTORE;
+	if (stmt_bind_blob(st, 1, id, APAGON_HASH) || sqlite3_bind_int64(st, 2, expires_at))
+		rc = store_fail(s);
+	else
+		rc = stmt_run(s, st);
+	stmt_release(s, Q_PUT_TOMBSTONE, st);
+	return rc;
 }
 
 int

@@ -12,6 +12,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "node.h"
+
+#include <sodium.h>
 
 struct control_client {
 	int fd;
@@ -104,8 +107,8 @@ client_free(struct control *c, int i)
 	if (!cl)
 		return;
 	close(cl->fd);
-	free(cl->in);
-	free(cl->out);
+	node_free_wiped(cl->in);        /* requests and events carry message texts */
+	node_free_wiped(cl->out);
 	free(cl);
 	c->c[i] = NULL;
 }
@@ -147,16 +150,21 @@ client_queue(struct control *c, struct control_client *cl, const char *line, int
 		if (cl->outoff > 0) {
 			memmove(cl->out, cl->out + cl->outoff, cl->outlen - cl->outoff);
 			cl->outlen -= cl->outoff;
+			sodium_memzero(cl->out + cl->outlen, cl->outoff);
 			cl->outoff = 0;
 			need = cl->outlen + len + 1;
 		}
 		while (cap < need)
 			cap *= 2;
 		if (cap > cl->outcap) {
-			if ((p = realloc(cl->out, cap)) == NULL) {
+			/* Not realloc: the old block is wiped before it is freed. */
+			if ((p = malloc(cap)) == NULL) {
 				cl->closing = 2;
 				return -1;
 			}
+			if (cl->outlen)
+				memcpy(p, cl->out, cl->outlen);
+			node_free_wiped(cl->out);
 			cl->out = p;
 			cl->outcap = cap;
 		}
@@ -181,6 +189,7 @@ client_flush(struct control_client *cl)
 				cl->closing = 2;
 			return;
 		}
+		sodium_memzero(cl->out + cl->outoff, (size_t)n);        /* sent: wiped */
 		cl->outoff += (size_t)n;
 	}
 	cl->outoff = cl->outlen = 0;
@@ -294,21 +303,28 @@ client_read(struct control *c, struct control_client *cl)
 	if (cl->inlen + (size_t)n > CONTROL_LINE_MAX) {
 		/* Is there a newline in reach? Otherwise the line is too long. */
 		if (memchr(buf, '\n', (size_t)n) == NULL || cl->inlen > CONTROL_LINE_MAX) {
+			sodium_memzero(buf, (size_t)n);
 			c->st.dropped_toolong++;
 			drop_garbage(c, cl, RPC_INVALID_REQUEST, "request line too long");
 			return;
 		}
 	}
 	{
-		char *p = realloc(cl->in, cl->inlen + (size_t)n);
+		/* Not realloc: the old block is wiped before it is freed. */
+		char *p = malloc(cl->inlen + (size_t)n);
 
 		if (!p) {
+			sodium_memzero(buf, (size_t)n);
 			cl->closing = 2;
 			return;
 		}
+		if (cl->inlen)
+			memcpy(p, cl->in, cl->inlen);
+		node_free_wiped(cl->in);
 		cl->in = p;
 	}
 	memcpy(cl->in + cl->inlen, buf, (size_t)n);
+	sodium_memzero(buf, (size_t)n);
 	cl->inlen += (size_t)n;
 	for (size_t i = 0; i < cl->inlen && !cl->closing; i++) {
 		if (cl->in[i] != '\n')
@@ -324,6 +340,7 @@ client_read(struct control *c, struct control_client *cl)
 	if (cl->closing)
 		return;
 	memmove(cl->in, cl->in + start, cl->inlen - start);
+	sodium_memzero(cl->in + cl->inlen - start, start);      /* handled lines: wiped */
 	cl->inlen -= start;
 	if (cl->inlen > CONTROL_LINE_MAX) {
 		c->st.dropped_toolong++;
@@ -463,6 +480,23 @@ control_notify(struct control *c, const char *method, cJSON *params)
 	}
 	cJSON_free(s);
 	/* Sent, and clients dropped for overflow freed, at the next control_flush(). */
+}
+
+void
+control_json_wipe(void)
+{
+	cJSON_Hooks h = { malloc, node_free_wiped };
+
+	cJSON_InitHooks(&h);
+}
+
+int
+control_listening(const struct control *c)
+{
+	for (int i = 0; c && i < CONTROL_CLIENTS; i++)
+		if (c->c[i] && c->c[i]->subscribed && !c->c[i]->closing)
+			return 1;
+	return 0;
 }
 
 void

@@ -70,6 +70,11 @@ void control_discard(struct control *);
 /* Queue an event for every subscribed client (sent by control_flush()). Takes
  * ownership of params. */
 void control_notify(struct control *, const char *method, cJSON *params);
+/* Make cJSON zero every block it frees, process-wide: requests, replies and events
+ * carry message texts. */
+void control_json_wipe(void);
+/* Whether any client is subscribed: events nobody hears need not be built. */
+int control_listening(const struct control *);
 void control_subscribe(struct control_client *);
 
 struct control_stats {

@@ -285,6 +285,8 @@ daemon_msg_changed(struct daemon *d, const uint8_t id[APAGON_HASH], int unknown_
 static void
 tell(struct daemon *d, const struct msg_rec *r)
 {
+	if (!control_listening(d->ctl))
+		return;         /* nobody to tell: no event built (nor the text opened) */
 	if (r->dir == MSG_IN)
 		control_notify(d->ctl, "message.received", rpc_msg_json(d, r, 1));
 	else
@@ -392,6 +394,7 @@ daemon_open(struct daemon **out, struct node *n, const char *dir)
 	*out = NULL;
 	if ((d = calloc(1, sizeof *d)) == NULL)
 		return -ENOMEM;
+	control_json_wipe();
 	d->n = n;
 	d->started = node_now();
 	if (snprintf(d->dir, sizeof d->dir, "%s", dir) >= (int)sizeof d->dir ||

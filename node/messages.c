@@ -288,7 +288,7 @@ node_deliver(void *ctx, const struct bundle *b, const uint8_t sender_pk[APAGON_S
 		sodium_memzero(sk, sizeof sk);
 		return MESH_EDECRYPT;
 	}
-	if (!(m = sodium_malloc(mlen + 1))) {
+	if (!(m = node_plain_get(n, mlen + 1))) {
 		sodium_memzero(sk, sizeof sk);
 		return MESH_ENOMEM;
 	}
@@ -300,13 +300,16 @@ node_deliver(void *ctx, const struct bundle *b, const uint8_t sender_pk[APAGON_S
 		if (rc == MESH_OK)
 			rc = queue_receipt(n, b, sender_pk, &theirs, now);
 		/* Delivered: the bundle has no one left to reach. A tombstone keeps
-		 * replays out until it would have expired. */
+		 * replays out until it would have expired (accept.c writes it when the
+		 * bundle came in just now and has no row: res->consumed). */
 		if (rc == MESH_OK && (rc = store_purge_bundle(n->st, b->id)) == MESH_ENOTFOUND)
-			rc = MESH_OK;   /* a receipt made at once already dropped it */
+			rc = MESH_OK;   /* no row, or a receipt made at once already dropped it */
+		res->consumed = rc == MESH_OK;
 	} else if (rc == MESH_OK) {
 		rc = take_receipt(n, b, sender_pk, m, now);
+		res->consumed = rc >= 0;
 	}
-	sodium_free(m);         /* wipes the plaintext */
+	node_plain_put(n, m, mlen + 1);   /* wipes the plaintext */
 	return rc;
 }
 

@@ -183,6 +183,31 @@ node_close(struct node *n)
 	sodium_free(n);         /* zeroes the whole struct: keys, network key, local key */
 }
 
+uint8_t *
+node_plain_get(struct node *n, size_t len)
+{
+	for (int i = 0; len <= NODE_PLAIN_MAX && i < NODE_PLAIN_SLOTS; i++)
+		if (!n->plain_busy[i]) {
+			n->plain_busy[i] = 1;
+			return n->plain[i];
+		}
+	return sodium_malloc(len ? len : 1);
+}
+
+void
+node_plain_put(struct node *n, uint8_t *p, size_t len)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < NODE_PLAIN_SLOTS; i++)
+		if (p == n->plain[i]) {
+			sodium_memzero(p, len);
+			n->plain_busy[i] = 0;
+			return;
+		}
+	sodium_free(p);         /* wipes it */
+}
+
 struct store *node_store(struct node *n) { return n->st; }
 const uint8_t *node_pk(const struct node *n) { return n->pk; }
 const char *node_name(const struct node *n) { return n->name; }

@@ -184,6 +184,10 @@ int node_counters(struct node *, void (*fn)(void *, const char *, int64_t), void
 /* Hex helpers: key IDs and bundle IDs as users see them. out must hold 2*len+1. */
 void node_hex(char *out, const uint8_t *in, size_t len);
 
+/* free() that first zeroes the whole block (glibc's malloc_usable_size): for heap
+ * memory that held a message's text. */
+void node_free_wiped(void *p);
+
 /* ---------------- the network authority, and enrollers ---------------- */
 
 struct issuer;

@@ -9,6 +9,8 @@
 #define NODE_STORE     "apagon.db"
 #define NODE_PATH_MAX  4096
 #define NODE_RECEIPT_QUEUE 64   /* messages per batch whose receipts can wait for its end */
+#define NODE_PLAIN_SLOTS 2      /* plaintext buffers inside struct node (node_plain_get) */
+#define NODE_PLAIN_MAX   (APAGON_MAX_BUNDLE + 1)
 
 /* Allocated with sodium_malloc: guarded, locked, and wiped by sodium_free. */
 struct node {
@@ -44,7 +46,19 @@ struct node {
 	} rq[NODE_RECEIPT_QUEUE];
 	int nrq;
 	int64_t rq_now;
+	/* Plaintext buffers in this guarded, locked allocation (node_plain_get): a
+	 * sodium_malloc per message maps, locks, protects and unmaps pages, a dozen
+	 * system calls whose TLB flushes cost more than the message's signature check
+	 * on an emulated CPU. */
+	uint8_t plain[NODE_PLAIN_SLOTS][NODE_PLAIN_MAX];
+	uint8_t plain_busy[NODE_PLAIN_SLOTS];
 };
+
+/* A buffer of len bytes for plaintext: a free slot inside struct node when len fits,
+ * else sodium_malloc; NULL when out of memory. Give it back with node_plain_put(),
+ * which wipes it. */
+uint8_t *node_plain_get(struct node *n, size_t len);
+void node_plain_put(struct node *n, uint8_t *p, size_t len);
 
 /* The shared secret between our prekey (serial, sk) and a peer prekey, from the cache
  * or computed and cached. MESH_EDECRYPT for a low-order peer key. */

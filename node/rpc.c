@@ -76,13 +76,15 @@ rpc_msg_json(struct daemon *d, const struct msg_rec *r, int with_text)
 	char *text = NULL, state[96];
 	int known = store_get_member(node_store(d->n), r->peer_pk, &m) == MESH_OK;
 
-	if (with_text && r->sealed_len >= APAGON_LOCAL_OVERHEAD &&
-	    (text = sodium_malloc(r->sealed_len - APAGON_LOCAL_OVERHEAD + 1)) != NULL) {
+	size_t tcap = r->sealed_len >= APAGON_LOCAL_OVERHEAD ?
+	    r->sealed_len - APAGON_LOCAL_OVERHEAD + 1 : 0;
+
+	if (with_text && tcap && (text = (char *)node_plain_get(d->n, tcap)) != NULL) {
 		if (crypto_local_open((uint8_t *)text, r->sealed_text, r->sealed_len,
 		    d->n->local_key) == 0) {
-			text[r->sealed_len - APAGON_LOCAL_OVERHEAD] = '\0';
+			text[tcap - 1] = '\0';
 		} else {
-			sodium_free(text);
+			node_plain_put(d->n, (uint8_t *)text, tcap);
 			text = NULL;
 		}
 	}
@@ -115,8 +117,7 @@ rpc_msg_json(struct daemon *d, const struct msg_rec *r, int with_text)
 	}
 	if (with_text)
 		add_text(o, "text", text);
-	if (text)
-		sodium_free(text);      /* the plaintext never outlives this call */
+	node_plain_put(d->n, (uint8_t *)text, tcap);     /* wiped: it never outlives this call */
 	return o;
 }
 

@@ -3,12 +3,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 const char *
 node_strerror(int err)
@@ -130,4 +133,13 @@ node_hex(char *out, const uint8_t *in, size_t len)
 		out[2 * i + 1] = digits[in[i] & 15];
 	}
 	out[2 * len] = '\0';
+}
+
+void
+node_free_wiped(void *p)
+{
+	if (!p)
+		return;
+	sodium_memzero(p, malloc_usable_size(p));
+	free(p);
 }

@@ -66,6 +66,7 @@ show_msg(void *ctx, const struct msg_rec *rec)
 	struct node_msg nm;
 	struct member m;
 	char *text = NULL;
+	size_t tcap;
 
 	memset(&nm, 0, sizeof nm);
 	nm.rec = rec;
@@ -75,17 +76,16 @@ show_msg(void *ctx, const struct msg_rec *rec)
 	} else {
 		nm.peer_name = "?";
 	}
-	if (rec->sealed_len >= APAGON_LOCAL_OVERHEAD &&
-	    (text = sodium_malloc(rec->sealed_len - APAGON_LOCAL_OVERHEAD + 1)) != NULL) {
+	tcap = rec->sealed_len >= APAGON_LOCAL_OVERHEAD ? rec->sealed_len - APAGON_LOCAL_OVERHEAD + 1 : 0;
+	if (tcap && (text = (char *)node_plain_get(mw->n, tcap)) != NULL) {
 		if (crypto_local_open((uint8_t *)text, rec->sealed_text, rec->sealed_len,
 		    mw->n->local_key) == 0) {
-			text[rec->sealed_len - APAGON_LOCAL_OVERHEAD] = '\0';
+			text[tcap - 1] = '\0';
 			nm.text = text;
 		}
 	}
 	mw->fn(mw->ctx, &nm);
-	if (text)
-		sodium_free(text);      /* the plaintext never outlives the callback */
+	node_plain_put(mw->n, (uint8_t *)text, tcap);    /* wiped: it never outlives the callback */
 	if (rec->state == IN_UNREAD) {
 		if (mw->nunread == mw->capunread) {
 			int nc = mw->capunread ? 2 * mw->capunread : 16;

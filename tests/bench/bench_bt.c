@@ -219,7 +219,12 @@ accept_one(const char *adapter, int psm)
 {
 	int lfd = l2_socket(adapter, psm), fd;
 
-	if (listen(lfd, 1) < 0 || (fd = accept(lfd, NULL, NULL)) < 0) {
+	if (listen(lfd, 1) < 0) {
+		perror("bench_bt: listen");
+		exit(1);
+	}
+	fprintf(stderr, "bench_bt: listening\n");        /* the script waits for this */
+	if ((fd = accept(lfd, NULL, NULL)) < 0) {
 		perror("bench_bt: accept");
 		exit(1);
 	}

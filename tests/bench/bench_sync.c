@@ -146,12 +146,28 @@ cmp_dbl(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static struct party A, B;
+
+/* A and B share NSET - NDIFF / 2 random IDs and hold NDIFF / 2 of their own each. */
+static void
+make_sets(void)
+{
+	A.set.n = B.set.n = 0;
+	for (size_t k = 0; k < NSET - NDIFF / 2; k++) {
+		randombytes_buf(A.set.id[A.set.n], APAGON_HASH);
+		memcpy(B.set.id[B.set.n++], A.set.id[A.set.n++], APAGON_HASH);
+	}
+	for (size_t k = 0; k < NDIFF / 2; k++) {
+		randombytes_buf(A.set.id[A.set.n++], APAGON_HASH);
+		randombytes_buf(B.set.id[B.set.n++], APAGON_HASH);
+	}
+}
+
 int
 main(void)
 {
-	static struct party A, B;
 	double ratio[TRIALS], rtt[TRIALS], spd[TRIALS], sum = 0, worst = 0, secs = 0;
-	uint64_t hs_bytes = 0, zero_bytes = 0;
+	uint64_t hs_bytes = 0, zero_bytes = 0, one_sided_rtt = 0;
 	uint8_t netkey[APAGON_KEY];
 
 	if (crypto_init() != 0)
@@ -168,15 +184,7 @@ main(void)
 		uint64_t bytes, before;
 		struct timespec t0, t1;
 
-		A.set.n = B.set.n = 0;
-		for (size_t k = 0; k < NSET - NDIFF / 2; k++) {
-			randombytes_buf(A.set.id[A.set.n], APAGON_HASH);
-			memcpy(B.set.id[B.set.n++], A.set.id[A.set.n++], APAGON_HASH);
-		}
-		for (size_t k = 0; k < NDIFF / 2; k++) {
-			randombytes_buf(A.set.id[A.set.n++], APAGON_HASH);
-			randombytes_buf(B.set.id[B.set.n++], APAGON_HASH);
-		}
+		make_sets();
 		i = open_session(&A, 1, now);
 		r = open_session(&B, 0, now);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -208,12 +216,34 @@ main(void)
 		session_free(i);
 		session_free(r);
 	}
+	/* The same count of differences, all on one side: a node back after a while
+	 * away, as in the Bluetooth bench. Measured for round trips. */
+	{
+		uint64_t now = (uint64_t)T0S * 1000;
+		struct session *i1, *r1;
+
+		make_sets();
+		B.set.n = A.set.n - NDIFF;
+		memcpy(B.set.id, A.set.id, sizeof *A.set.id * B.set.n);
+		i1 = open_session(&A, 1, now);
+		r1 = open_session(&B, 0, now);
+		shuttle(i1, r1, now, 64);
+		if (session_state(i1) != SESSION_OPEN || session_stats(i1)->rounds != 1 ||
+		    session_stats(r1)->last_diff != NDIFF) {
+			fprintf(stderr, "bench_sync: one-sided round did not complete\n");
+			return 1;
+		}
+		one_sided_rtt = session_stats(i1)->round_trips;
+		session_free(i1);
+		session_free(r1);
+	}
 	qsort(rtt, TRIALS, sizeof rtt[0], cmp_dbl);
 	qsort(spd, TRIALS, sizeof spd[0], cmp_dbl);
 	printf("bench.sync_bytes_vs_bound %.2f\n", sum / TRIALS);
 	printf("bench.sync_bytes_vs_bound_worst %.2f\n", worst);
 	printf("bench.sync_roundtrips %.0f\n", rtt[TRIALS / 2]);
 	printf("bench.sync_symbols_per_diff %.2f\n", spd[TRIALS / 2]);
+	printf("bench.sync_roundtrips_one_sided %llu\n", (unsigned long long)one_sided_rtt);
 	printf("bench.sync_handshake_bytes %llu\n", (unsigned long long)hs_bytes);
 	printf("bench.sync_zero_diff_bytes %llu\n", (unsigned long long)zero_bytes);
 	printf("bench.sync_ms_100k %.0f\n", secs / TRIALS * 1000);

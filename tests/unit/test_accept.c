@@ -474,6 +474,34 @@ test_expired_certificate_refused(void)
 	world_down(&w);
 }
 
+/*
+ * The senders verified in one batch stay known in the next (accept_begin), so a
+ * revocation that another process writes into the store in between must still stop
+ * the sender's next bundle.
+ */
+static void
+test_sender_cache_sees_other_writers(void)
+{
+	struct world w;
+	struct node *bob2 = NULL;
+	uint8_t id1[APAGON_HASH], id2[APAGON_HASH], raw[512], *rev;
+	size_t len, revlen;
+
+	world_up(&w);
+	CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_ROUTINE, "one", 0, T0, id1), 0);
+	len = raw_of(w.alice, id1, raw);
+	CHECK_EQ(import_one(w.bob, raw, len, T0), MESH_OK);      /* alice now known */
+	CHECK_EQ(node_open(&bob2, path_in(&w, "bob"), NULL), 0);
+	CHECK_EQ(issuer_revoke(w.auth, node_pk(w.alice), "laptop lost", T0 + 60, &rev, &revlen), 0);
+	CHECK_EQ(node_import(bob2, rev, revlen, T0 + 60, NULL, NULL, NULL), 0);
+	CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_ROUTINE, "two", 0, T0 + 120, id2), 0);
+	len = raw_of(w.alice, id2, raw);
+	CHECK_EQ(import_one(w.bob, raw, len, T0 + 120), MESH_EREVOKED);
+	free(rev);
+	node_close(bob2);
+	world_down(&w);
+}
+
 static void
 test_revoked_sender_refused(void)
 {
@@ -518,6 +546,17 @@ test_replay_is_duplicate(void)
 	CHECK_EQ(node_send(w.alice, node_pk(w.bob), PREC_ROUTINE, "once", 0, T0, id), 0);
 	len = raw_of(w.alice, id, raw);
 	CHECK_EQ(import_one(w.bob, raw, len, T0), MESH_OK);
+	/* Delivered at once: the inbox has it, the store keeps no row of the bundle,
+	 * only its tombstone. */
+	{
+		struct stored_bundle sb;
+		struct msg_rec m;
+
+		CHECK_EQ(store_get_msg(node_store(w.bob), id, &m), 0);
+		CHECK_EQ(m.dir, MSG_IN);
+		CHECK_EQ(store_get_bundle(node_store(w.bob), id, &sb), MESH_ENOTFOUND);
+		CHECK_EQ(store_has_bundle(node_store(w.bob), id), 1);
+	}
 	before = held_bytes(w.bob);
 	CHECK_EQ(import_one(w.bob, raw, len, T0 + 5), MESH_EDUPLICATE);
 	raw[0] = 7;     /* more hops, same bundle */
@@ -1074,6 +1113,7 @@ main(int argc, char **argv)
 		TEST(test_enroller_bound_to_unit),
 		TEST(test_expired_certificate_refused),
 		TEST(test_revoked_sender_refused),
+		TEST(test_sender_cache_sees_other_writers),
 		TEST(test_replay_is_duplicate),
 		TEST(test_prekey_signed_by_wrong_key),
 		TEST(test_oversized_lengths_refused),

@@ -1,0 +1,69 @@
+#!/bin/sh
+# Plaintext does not linger in the daemons' memory (docs/threat-model.md, "Wipe
+# secrets"). alice sends bob a message through her control socket; bob's watcher
+# hears it, and both outbox and inbox show it. Once that traffic is over, every
+# readable, writable mapping of both daemons (heap, stack, anonymous memory) is read
+# through /proc/PID/mem and searched for the message's text: it must not be there.
+# The text passes through JSON requests and events, control buffers, the sealing
+# and opening code and the SQLite page cache (which holds it sealed only).
+#
+#   APAGON_BIN=build/apagon sh tests/integration/memory_wipe.sh
+#
+# Every process started here is killed on exit. Only 127.0.0.1 is used.
+set -u
+
+. "$(dirname "$0")/../lib/check.sh"
+. "$(dirname "$0")/../lib/daemon.sh"
+test_begin memory_wipe
+daemon_setup memory_wipe
+
+run admin --dir hq init --network "Wipe Test" --no-passphrase
+for who in alice bob; do member_add "$who"; done
+broker_config lan
+check broker_started broker_start lan
+for who in alice bob; do node_links "$who" lan; done
+daemon_start alice
+daemon_start bob
+check session_alice_bob wait_for 20 session_open alice bob
+
+# A text that appears nowhere else: 24 random hex digits after a fixed word.
+MARK="wipecheck$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+"$APAGON_BIN" --dir bob --json watch >"$T/watch.txt" 2>/dev/null &
+WATCH=$!
+PIDS="$PIDS $WATCH"
+sleep 1
+check sent "$APAGON_BIN" --dir alice send --to bob "Meet at the east stairwell, $MARK"
+check watcher_heard_it wait_for 20 grep -qF "$MARK" "$T/watch.txt"
+check inbox_shows_it wait_for 20 inbox_has bob "$MARK"
+check outbox_shows_it sh -c "'$APAGON_BIN' --dir alice --json outbox | grep -qF '$MARK'"
+check delivered wait_for 20 delivered alice
+kill "$WATCH" 2>/dev/null
+sleep 1
+
+# count PID: occurrences of the text in the process's writable memory.
+count() {
+	python3 - "$1" "$MARK" <<'EOP'
+import sys
+pid, mark = sys.argv[1], sys.argv[2].encode()
+n = 0
+with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+    for line in maps:
+        f = line.split()
+        if len(f) < 2 or not f[1].startswith("rw"):
+            continue
+        lo, hi = (int(x, 16) for x in f[0].split("-"))
+        try:
+            mem.seek(lo)
+            n += mem.read(hi - lo).count(mark)
+        except (OSError, ValueError, OverflowError):
+            pass
+print(n)
+EOP
+}
+a=$(count "$PID_alice")
+b=$(count "$PID_bob")
+echo "# copies of the text in memory: alice's daemon $a, bob's daemon $b"
+check alice_daemon_holds_no_plaintext [ "$a" = 0 ]
+check bob_daemon_holds_no_plaintext [ "$b" = 0 ]
+check daemons_alive sh -c 'kill -0 "$1" && kill -0 "$2"' sh "$PID_alice" "$PID_bob"
+test_end
