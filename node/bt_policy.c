@@ -7,6 +7,10 @@
 #define DEF_MAX_LINKS   4
 #define DEF_ROTATE_MS   (5 * 60 * 1000)
 #define DEF_IDLE_MS     (60 * 1000)
+/* The kernel disconnects an idle ACL 2 s after its last channel closed, 4 s when
+ * the peer made it (HCI_DISCONN_TIMEOUT, doubled for incoming); with the emulated
+ * CPU's delays, 5 s covers it. */
+#define DEF_LINGER_MS   5000
 /* Discovery runs last about 10 s and report each advertiser once: a peer missing
  * from two runs is gone. Dialing a peer that left only ties up the controller (an LE
  * controller creates one connection at a time and may stop advertising meanwhile). */
@@ -33,6 +37,8 @@ bt_policy_init(struct bt_policy *pol, const struct bt_policy_params *p,
 		pol->p.rotate_ms = DEF_ROTATE_MS;
 	if (!pol->p.idle_ms)
 		pol->p.idle_ms = DEF_IDLE_MS;
+	if (!pol->p.linger_ms)
+		pol->p.linger_ms = DEF_LINGER_MS;
 	if (!pol->p.forget_ms)
 		pol->p.forget_ms = DEF_FORGET_MS;
 	if (!pol->p.retry_min_ms)
@@ -94,6 +100,12 @@ find(struct bt_policy *pol, const struct bt_addr *a)
 		if (memcmp(pol->peer[i].a.b, a->b, 6) == 0)
 			return &pol->peer[i];
 	return NULL;
+}
+
+const struct bt_peer *
+bt_policy_peer(const struct bt_policy *pol, const struct bt_addr *a)
+{
+	return find((struct bt_policy *)pol, a);
 }
 
 /* The entry for a, made if new; when the table is full the idle, unconfigured peer
@@ -165,12 +177,27 @@ waiting(const struct bt_policy *pol, const struct bt_peer *p, uint64_t now)
 	    now - p->seen_ms <= pol->p.forget_ms)) && now >= p->retry_ms;
 }
 
+/* Links that ended less than linger_ms ago: their connection may still be up. */
+static int
+lingering(const struct bt_policy *pol, uint64_t now)
+{
+	int n = 0;
+
+	for (int i = 0; i < pol->n; i++) {
+		const struct bt_peer *p = &pol->peer[i];
+
+		n += p->state == BT_PEER_IDLE && p->last_link_ms &&
+		    now < p->last_link_ms + pol->p.linger_ms;
+	}
+	return n;
+}
+
 const struct bt_peer *
 bt_policy_next_dial(const struct bt_policy *pol, uint64_t now)
 {
 	const struct bt_peer *best = NULL;
 
-	if (bt_policy_links(pol) >= pol->p.max_links)
+	if (bt_policy_links(pol) + lingering(pol, now) >= pol->p.max_links)
 		return NULL;
 	for (int i = 0; i < pol->n; i++) {
 		const struct bt_peer *p = &pol->peer[i];
@@ -243,6 +270,7 @@ bt_policy_up(struct bt_policy *pol, const struct bt_addr *a, int dialed_by_us, u
 	p->up_ms = now;
 	p->last_rx_ms = now;
 	p->backoff_ms = pol->p.retry_min_ms;
+	p->fails = 0;
 }
 
 void
@@ -266,6 +294,7 @@ bt_policy_down(struct bt_policy *pol, const struct bt_addr *a, int failed, uint6
 	/* Dial again only once it is heard again: it may have left. */
 	p->seen_ms = 0;
 	if (failed) {
+		p->fails++;
 		p->via_failed = 1;
 		p->retry_ms = now + p->backoff_ms;
 		p->backoff_ms = p->backoff_ms * 2 > pol->p.retry_max_ms ? pol->p.retry_max_ms :
@@ -332,6 +361,9 @@ bt_policy_timeout(const struct bt_policy *pol, uint64_t now)
 
 		if (p->state == BT_PEER_UP)
 			at = p->last_rx_ms + pol->p.idle_ms;
+		else if (p->state == BT_PEER_IDLE && p->last_link_ms &&
+		    now < p->last_link_ms + pol->p.linger_ms)
+			at = p->last_link_ms + pol->p.linger_ms;
 		else if (p->state == BT_PEER_IDLE && p->retry_ms > now &&
 		    (p->configured || p->seen_ms))
 			at = p->retry_ms;

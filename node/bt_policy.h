@@ -16,6 +16,10 @@
  *     another peer is waiting, the link up longest (past rotate_ms) is closed, so
  *     everyone in reach gets a turn (store-and-forward needs contact, not
  *     permanence);
+ *   - a link that ended holds its slot for linger_ms more: the kernel drops the
+ *     connection under it only 2 s after its last channel closed (4 s if the peer
+ *     made it), so dialing at once would ask the controller for one connection
+ *     more than the cap allows;
  *   - a link silent for idle_ms is dropped (a session sends keepalives), which also
  *     bounds how long a stranger who never completes a handshake holds a slot;
  *   - a failed dial backs off, doubling, per peer, and a peer whose link ended or
@@ -40,6 +44,7 @@ struct bt_addr {
 struct bt_policy_params {
 	int max_links;                  /* 1..7 */
 	uint64_t rotate_ms;             /* a link older than this yields to a waiting peer */
+	uint64_t linger_ms;             /* an ended link still holds its slot this long */
 	uint64_t idle_ms;               /* a link silent this long is dropped */
 	uint64_t forget_ms;             /* a peer unseen this long is no longer dialed */
 	uint64_t retry_min_ms, retry_max_ms;
@@ -62,6 +67,7 @@ struct bt_peer {
 	uint64_t retry_ms, backoff_ms;  /* dialing: not before retry_ms */
 	enum bt_via via;                /* transport of the last dial or link */
 	int via_failed;                 /* the last dial, over via, never came up */
+	int fails;                      /* failed dials since the last link (0: none) */
 };
 
 struct bt_policy {
@@ -92,6 +98,9 @@ int bt_addr_parse(struct bt_addr *, const char *s);
 /* A peer advertised a valid token at now (configured: 1 for a `peers` entry). */
 void bt_policy_seen(struct bt_policy *, const struct bt_addr *, int configured, uint64_t now);
 
+/* The entry for this address, or NULL. */
+const struct bt_peer *bt_policy_peer(const struct bt_policy *, const struct bt_addr *);
+
 /* Links counted against the cap (dialing + up). */
 int bt_policy_links(const struct bt_policy *);
 
@@ -112,7 +121,8 @@ void bt_policy_dialing(struct bt_policy *, const struct bt_addr *, uint64_t now)
 void bt_policy_up(struct bt_policy *, const struct bt_addr *, int dialed_by_us, uint64_t now);
 /* Bytes arrived on the link with this peer. */
 void bt_policy_rx(struct bt_policy *, const struct bt_addr *, uint64_t now);
-/* The link ended; failed: a dial that never came up (backs off). */
+/* The link ended; failed: a dial that never came up (backs off: the peer's retry_ms
+ * says when it is dialed next, fails how many dials in a row failed). */
 void bt_policy_down(struct bt_policy *, const struct bt_addr *, int failed, uint64_t now);
 
 /* Should an incoming connection from this address be taken? */

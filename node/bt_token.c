@@ -31,6 +31,15 @@ bt_token_make(uint8_t tok[BT_TOKEN_LEN], const uint8_t netkey[APAGON_KEY], uint6
 int
 bt_token_check(const uint8_t tok[BT_TOKEN_LEN], const uint8_t netkey[APAGON_KEY], int64_t now_s)
 {
+	int delta;
+
+	return bt_token_match(tok, netkey, now_s, &delta);
+}
+
+int
+bt_token_match(const uint8_t tok[BT_TOKEN_LEN], const uint8_t netkey[APAGON_KEY],
+    int64_t now_s, int *delta)
+{
 	uint64_t e = bt_token_epoch(now_s);
 	int ok = 0;
 
@@ -41,8 +50,10 @@ bt_token_check(const uint8_t tok[BT_TOKEN_LEN], const uint8_t netkey[APAGON_KEY]
 			continue;       /* epoch - 1 does not exist at epoch 0 */
 		bt_token_make(want, netkey, e + d - 1, tok);
 		if (sodium_memcmp(want + BT_TOKEN_SALT, tok + BT_TOKEN_SALT,
-		    BT_TOKEN_LEN - BT_TOKEN_SALT) == 0)
+		    BT_TOKEN_LEN - BT_TOKEN_SALT) == 0) {
 			ok = 1;
+			*delta = (int)d - 1;
+		}
 	}
 	return ok;
 }

@@ -55,6 +55,11 @@ void bt_token_make(uint8_t tok[BT_TOKEN_LEN], const uint8_t netkey[APAGON_KEY],
 int bt_token_check(const uint8_t tok[BT_TOKEN_LEN], const uint8_t netkey[APAGON_KEY],
     int64_t now_s);
 
+/* The same, and which epoch matched in *delta: -1 the previous, 0 the current, 1 the
+ * next (left alone when none did). All three are always computed. */
+int bt_token_match(const uint8_t tok[BT_TOKEN_LEN], const uint8_t netkey[APAGON_KEY],
+    int64_t now_s, int *delta);
+
 /* Write the advertising data carrying tok: BT_ADV_LEN bytes. */
 void bt_adv_build(uint8_t out[BT_ADV_LEN], const uint8_t tok[BT_TOKEN_LEN]);
 

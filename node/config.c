@@ -46,11 +46,14 @@ static const struct conf_key mqtt_keys[] = {
 
 /* [bluetooth NAME]: docs/bluetooth.md. LE PSMs 0x0080..0x00FF are the dynamic range
  * (Core Specification Vol 3 Part A 4.22); max-links stays under the piconet's seven;
- * peers: up to 8 addresses dialed without discovery. */
+ * rotate-after (seconds a link is held while another member waits): under 10 s a link
+ * barely finishes its handshake, past a day nobody else gets a turn; peers: up to 8
+ * addresses dialed without discovery. */
 static const struct conf_key bluetooth_keys[] = {
 	{ "adapter", CONF_HOST, 0, 0, 0 },
 	{ "psm", CONF_INT, 0, 0x80, 0xff },
 	{ "max-links", CONF_INT, 0, 1, 7 },
+	{ "rotate-after", CONF_INT, 0, 10, 86400 },
 	{ "peers", CONF_STRING, 0, 0, 0 },
 	{ NULL, CONF_STRING, 0, 0, 0 },
 };

@@ -13,6 +13,9 @@
  *   policy      bt_policy.h: a cap on links, the lower address dials, rotation,
  *               idle and redundant links dropped.
  *
+ * The management socket's half (settings, advertising, discovery) is node/bt_mgmt.c;
+ * both share struct bt through bt_link.h.
+ *
  * The transport has many sockets (management, listener, one per link) and the
  * daemon polls one fd per transport, so they all sit in an epoll set whose fd is
  * the one we hand out.
@@ -43,114 +46,10 @@
 
 #include <sodium.h>
 
-#include "bt_frame.h"
-#include "bt_policy.h"
-#include "bt_token.h"
+#include "bt_link.h"
 #include "config.h"
 #include "log.h"
 #include "node.h"
-
-#define BT_RETRY_MS      (30 * 1000)
-#define BT_PSM_LE        0x0081         /* LE dynamic range 0x0080..0x00FF */
-#define BT_PSM_BREDR     0x1081         /* BR/EDR dynamic: odd, bit 8 clear */
-/* Our receive MTU: an SDU carries up to this much of the framed stream. The kernel
- * segments SDUs into PDUs of the ACL MTU, so bigger SDUs only save the 2-byte SDU
- * length each. */
-#define BT_IMTU          8192
-#define BT_TX_MAX        (1 << 20)      /* bytes queued per link before send refuses */
-/* A dial that has not connected by then fails. Longer than the kernel's own LE
- * connection timeout (20 s), so that the kernel ends its attempt first: closing a
- * socket in the middle of the kernel's attempt and dialing again at once left the
- * 6.1 kernel's connection attempt stuck in the test VM. */
-#define BT_DIAL_MS       (30 * 1000)
-#define BT_SCAN_PAUSE_MS 1000           /* between two discovery runs */
-#define BT_MGMT_TIMEOUT_MS 2000
-#define BT_EVENTS        16
-
-/* The management protocol (BlueZ doc/mgmt-api.txt): little-endian header
- * opcode (2) | index (2) | length (2), then the parameters. */
-#define MGMT_HDR                 6
-#define MGMT_OP_READ_INFO        0x0004
-#define MGMT_OP_START_DISCOVERY  0x0023
-#define MGMT_OP_ADD_ADVERTISING  0x003E
-#define MGMT_OP_REMOVE_ADVERTISING 0x003F
-#define MGMT_EV_CMD_COMPLETE     0x0001
-#define MGMT_EV_CMD_STATUS       0x0002
-#define MGMT_EV_INDEX_REMOVED    0x0005
-#define MGMT_EV_NEW_SETTINGS     0x0006
-#define MGMT_EV_DEVICE_FOUND     0x0012
-#define MGMT_EV_DISCOVERING      0x0013
-#define MGMT_SETTING_POWERED     0x00000001
-#define MGMT_SETTING_BREDR       0x00000080
-#define MGMT_SETTING_LE          0x00000200
-#define MGMT_ADV_FLAG_CONNECTABLE 0x00000001
-#define MGMT_DISCOVER_LE         0x06   /* LE public and random */
-#define BT_ADV_INSTANCE          1
-
-enum bt_state { BT_WAITING, BT_UP };
-enum bt_kind { K_MGMT, K_LISTEN, K_LISTEN_BREDR, K_CONN };
-
-struct bt;
-
-struct bt_conn {
-	enum bt_kind kind;              /* first: epoll's data.ptr points here */
-	struct bt *b;
-	struct transport_peer peer;     /* reported while up */
-	struct bt_addr a;
-	int fd;
-	int up, dialed_by_us, dead;
-	int le;                         /* an LE channel (else BR/EDR) */
-	uint64_t dial_deadline_ms;
-	size_t omtu;
-	struct bt_rx rx;
-	uint8_t *tx;
-	size_t tx_len, tx_off;
-	int want_out;                   /* EPOLLOUT registered */
-	struct bt_conn *next;
-};
-
-struct bt {
-	struct transport *t;
-	char adapter[32];
-	int psm, max_links;
-	struct bt_addr statics[8];
-	int nstatics;
-
-	enum bt_state state;
-	uint64_t now_ms, retry_ms;
-	char last_error[160], logged[160];
-	int64_t up_since;
-
-	int epfd;
-	enum bt_kind mgmt_kind, listen_kind, listen_bredr_kind;
-	/* lfd: our main listener (LE where the adapter has LE, else BR/EDR); lfd_bredr:
-	 * a dual-mode adapter's BR/EDR listener, for peers whose adapters have no LE. */
-	int mgmt, lfd, lfd_bredr, dev_id, le;
-	struct bt_addr self;
-	uint32_t settings;
-
-	uint64_t epoch;
-	uint8_t salt[BT_TOKEN_SALT];
-	int adv_ok, discovering;
-	int readvertise;                /* set the advertisement again (advertise()) */
-	uint64_t scan_ms;               /* when to start discovery again */
-
-	int trace;                      /* APAGON_BT_TRACE: a log line per frame */
-
-	struct bt_policy pol;
-	struct bt_conn *conns;
-	struct transport_peer *peers;   /* the up links, through peer.next */
-	int npeers;
-
-	struct {
-		int64_t rx_frames, tx_frames, rx_bytes, tx_bytes;
-		int64_t adv_seen, adv_ours, adv_foreign, adv_bad, mgmt_bad, adv_self;
-		int64_t dials, dial_failures, accepted, refused_full, refused_dup;
-		int64_t dropped_idle, dropped_rotation, dropped_redundant;
-		int64_t rej_framing, partial_dropped, tx_full, disconnects;
-		int64_t adapter_lost, token_rotations, attempts;
-	} n;
-};
 
 static const char *const state_names[] = { "waiting", "up" };
 
@@ -226,17 +125,38 @@ conn_down(struct bt_conn *c, const char *why)
 		/* Half a frame: dropped whole; the session asks again for what it lacks. */
 		b->n.partial_dropped++;
 	}
+	if (c->redundant) {
+		log_debug("%s: our redundant dial to %s closed (%s)", b->t->name, as, why);
+		if (c->fd >= 0) {
+			epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+			close(c->fd);
+			c->fd = -1;
+		}
+		return;
+	}
 	if (c->up) {
 		b->n.disconnects++;
 		log_info("%s: link with %s closed: %s", b->t->name, as, why);
 		peer_unlink(b, &c->peer);
 		if (b->t->ev.peer_down)
 			b->t->ev.peer_down(b->t->ev.ctx, &c->peer);
-	} else if (c->dialed_by_us) {
-		b->n.dial_failures++;
-		log_debug("%s: dial %s failed: %s", b->t->name, as, why);
 	}
 	bt_policy_down(&b->pol, &c->a, !c->up && c->dialed_by_us, b->now_ms);
+	if (!c->up && c->dialed_by_us) {
+		const struct bt_peer *p = bt_policy_peer(&b->pol, &c->a);
+		uint64_t in = p && p->retry_ms > b->now_ms ? p->retry_ms - b->now_ms : 0;
+		unsigned long long in_s = (unsigned long long)((in + 999) / 1000);
+
+		/* The first failure in a row is worth a line; the retries are not. */
+		b->n.dial_failures++;
+		if (p && p->fails == 1)
+			log_info("%s: dial %s failed: %s; trying again in %llu s, then less "
+			    "often (up to %d min); other links keep running", b->t->name, as, why,
+			    in_s, BT_RETRY_MAX_MS / 60000);
+		else
+			log_debug("%s: dial %s failed again (%d in a row): %s; next in %llu s",
+			    b->t->name, as, p ? p->fails : 0, why, in_s);
+	}
 	b->readvertise = 1;
 	if (c->fd >= 0) {
 		epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -266,7 +186,7 @@ static struct bt_conn *
 conn_find(struct bt *b, const struct bt_addr *a)
 {
 	for (struct bt_conn *c = b->conns; c; c = c->next)
-		if (!c->dead && memcmp(c->a.b, a->b, 6) == 0)
+		if (!c->dead && !c->redundant && memcmp(c->a.b, a->b, 6) == 0)
 			return c;
 	return NULL;
 }
@@ -418,6 +338,19 @@ dial(struct bt *b, const struct bt_peer *p)
 	}
 	epoll_set(b, fd, c, EPOLLOUT, EPOLL_CTL_ADD);
 	c->want_out = 1;
+	/* The kernel connects over LE only once discovery has stopped; discovery starts
+	 * again when no LE dial is pending (bt_ready). */
+	if (c->le && b->discovering)
+		bt_stop_discovery(b);
+}
+
+int
+bt_le_dial_pending(const struct bt *b)
+{
+	for (const struct bt_conn *c = b->conns; c; c = c->next)
+		if (!c->dead && !c->up && c->le)
+			return 1;
+	return 0;
 }
 
 static void
@@ -450,8 +383,13 @@ on_accept(struct bt *b, int lfd)
 			continue;
 		case BT_ACCEPT_REPLACE:
 			b->n.dropped_redundant++;
-			if ((old = conn_find(b, &a)) != NULL)
+			if ((old = conn_find(b, &a)) != NULL && old->up) {
 				conn_down(old, "redundant: the peer's own dial is kept");
+			} else if (old) {
+				/* Still dialing: left to finish and closed then, not torn down
+				 * in the middle of the kernel's connection setup. */
+				old->redundant = 1;
+			}
 			break;
 		case BT_ACCEPT:
 			break;
@@ -530,6 +468,20 @@ on_conn(struct bt_conn *c, uint32_t events)
 		/* The dial finished, one way or the other. */
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
 			err = errno;
+		if (c->redundant) {
+			conn_down(c, err ? strerror(err) : "the peer's own dial is kept");
+			return;
+		}
+		if (err == ECONNREFUSED) {
+			char why[160];
+
+			/* The controller answered, the L2CAP connection was refused. */
+			snprintf(why, sizeof why, "refused (%s): its adapter is in reach, but "
+			    "nothing listens on PSM 0x%04x there (is apagond running?)",
+			    strerror(err), c->le ? b->psm : BT_PSM_BREDR);
+			conn_down(c, why);
+			return;
+		}
 		if (err) {
 			conn_down(c, strerror(err));
 			return;
@@ -572,260 +524,10 @@ on_conn(struct bt_conn *c, uint32_t events)
 		flush_tx(c);
 }
 
-/* ---------------- the management socket ---------------- */
-
-static int
-mgmt_send(struct bt *b, uint16_t op, const uint8_t *param, size_t len)
-{
-	uint8_t buf[MGMT_HDR + 64];
-
-	if (len > sizeof buf - MGMT_HDR)
-		return -EMSGSIZE;
-	buf[0] = (uint8_t)op;
-	buf[1] = (uint8_t)(op >> 8);
-	buf[2] = (uint8_t)b->dev_id;
-	buf[3] = (uint8_t)(b->dev_id >> 8);
-	buf[4] = (uint8_t)len;
-	buf[5] = (uint8_t)(len >> 8);
-	if (len)
-		memcpy(buf + MGMT_HDR, param, len);
-	if (write(b->mgmt, buf, MGMT_HDR + len) < 0)
-		return -errno;
-	return 0;
-}
-
-static uint16_t
-le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/*
- * Advertise the current epoch's token; rotate: a new epoch or a start, so a fresh
- * salt. Without rotate the same advertisement is set again: a controller stops
- * advertising when a central connects to it, and the kernel does not start again on
- * its own while that link lasts, so we ask after every accepted link and every
- * link lost, to stay reachable by the other peers in range.
- */
-static void
-advertise(struct bt *b, int rotate)
-{
-	uint8_t tok[BT_TOKEN_LEN], p[11 + BT_ADV_LEN];
-
-	if (rotate) {
-		b->epoch = bt_token_epoch(node_now());
-		randombytes_buf(b->salt, sizeof b->salt);
-	}
-	bt_token_make(tok, b->t->network_key, b->epoch, b->salt);
-	p[0] = BT_ADV_INSTANCE;
-	p[1] = MGMT_ADV_FLAG_CONNECTABLE;
-	p[2] = p[3] = p[4] = 0;
-	p[5] = p[6] = 0;                /* duration: default */
-	p[7] = p[8] = 0;                /* timeout: none */
-	p[9] = BT_ADV_LEN;
-	p[10] = 0;                      /* no scan response */
-	bt_adv_build(p + 11, tok);
-	if (mgmt_send(b, MGMT_OP_ADD_ADVERTISING, p, sizeof p) == 0 && rotate)
-		b->n.token_rotations++;
-	sodium_memzero(tok, sizeof tok);
-}
-
-/*
- * The adapters this process's Bluetooth links are up on. A node with two adapters
- * (two [bluetooth] sections) hears its own other adapter's token, and must not dial
- * itself: the session would refuse the link, but it would hold a slot on both
- * adapters. One process is one node, so a list per process is the node's.
- */
-static struct bt *node_adapters[8];
-
-static void
-adapter_register(struct bt *b, int on)
-{
-	for (size_t i = 0; i < sizeof node_adapters / sizeof node_adapters[0]; i++) {
-		if (on && node_adapters[i] == NULL) {
-			node_adapters[i] = b;
-			return;
-		}
-		if (!on && node_adapters[i] == b)
-			node_adapters[i] = NULL;
-	}
-}
-
-static int
-is_own_adapter(const struct bt_addr *a)
-{
-	for (size_t i = 0; i < sizeof node_adapters / sizeof node_adapters[0]; i++)
-		if (node_adapters[i] && memcmp(node_adapters[i]->self.b, a->b, 6) == 0)
-			return 1;
-	return 0;
-}
-
-static void
-start_discovery(struct bt *b)
-{
-	uint8_t type = MGMT_DISCOVER_LE;
-
-	b->scan_ms = b->now_ms + 10 * 1000;     /* if no Discovering event comes */
-	mgmt_send(b, MGMT_OP_START_DISCOVERY, &type, 1);
-}
-
-static void go_down(struct bt *b, const char *why);
-
-static void
-on_device_found(struct bt *b, const uint8_t *p, size_t len)
-{
-	struct bt_addr a;
-	uint8_t tok[BT_TOKEN_LEN];
-	size_t eir_len;
-	int rc;
-
-	/* address (6) | type (1) | rssi (1) | flags (4) | eir_len (2) | eir */
-	if (len < 14 || (eir_len = le16(p + 12)) > len - 14) {
-		b->n.mgmt_bad++;
-		return;
-	}
-	b->n.adv_seen++;
-	memcpy(a.b, p, 6);
-	a.type = p[6];
-	if ((rc = bt_adv_find(p + 14, eir_len, tok)) < 0) {
-		b->n.adv_bad++;
-		return;
-	}
-	if (rc == 0 || !bt_token_check(tok, b->t->network_key, node_now())) {
-		b->n.adv_foreign++;
-		return;
-	}
-	if (is_own_adapter(&a)) {
-		b->n.adv_self++;        /* our own other adapter */
-		return;
-	}
-	b->n.adv_ours++;
-	{
-		char as[18];
-
-		bt_addr_str(as, &a);
-		log_debug("%s: a member advertises at %s", b->t->name, as);
-	}
-	bt_policy_seen(&b->pol, &a, 0, b->now_ms);
-}
-
-static void
-on_mgmt_event(struct bt *b, const uint8_t *buf, size_t len)
-{
-	uint16_t ev, idx, plen;
-	const uint8_t *p = buf + MGMT_HDR;
-
-	if (len < MGMT_HDR || (plen = le16(buf + 4)) != len - MGMT_HDR) {
-		b->n.mgmt_bad++;
-		return;
-	}
-	ev = le16(buf);
-	idx = le16(buf + 2);
-	if (idx != (uint16_t)b->dev_id)
-		return;
-	switch (ev) {
-	case MGMT_EV_DEVICE_FOUND:
-		on_device_found(b, p, plen);
-		break;
-	case MGMT_EV_DISCOVERING:
-		if (plen >= 2) {
-			b->discovering = p[1];
-			if (!p[1])
-				b->scan_ms = b->now_ms + BT_SCAN_PAUSE_MS;
-		}
-		break;
-	case MGMT_EV_CMD_COMPLETE:
-	case MGMT_EV_CMD_STATUS:
-		if (plen >= 3 && p[2] != 0) {
-			uint16_t op = le16(p);
-
-			log_debug("%s: management command 0x%04x: status 0x%02x", b->t->name, op, p[2]);
-			if (op == MGMT_OP_START_DISCOVERY) {
-				/* Busy (a connection is being made, say): try again soon. */
-				b->scan_ms = b->now_ms + 2 * BT_SCAN_PAUSE_MS;
-			} else if (op == MGMT_OP_ADD_ADVERTISING && b->adv_ok) {
-				b->adv_ok = 0;
-				log_warnx("%s: %s refused our advertising (status 0x%02x): "
-				    "reachable only by peers that dial us", b->t->name, b->adapter, p[2]);
-			}
-		} else if (plen >= 3 && le16(p) == MGMT_OP_ADD_ADVERTISING) {
-			b->adv_ok = 1;
-		}
-		break;
-	case MGMT_EV_INDEX_REMOVED:
-		b->n.adapter_lost++;
-		go_down(b, "the adapter went away");
-		break;
-	case MGMT_EV_NEW_SETTINGS:
-		if (plen >= 4 && !(le32(p) & MGMT_SETTING_POWERED)) {
-			b->n.adapter_lost++;
-			go_down(b, "the adapter was powered off");
-		}
-		break;
-	default:
-		break;
-	}
-}
-
-static void
-on_mgmt(struct bt *b)
-{
-	uint8_t buf[MGMT_HDR + 1024];
-
-	for (int i = 0; i < 64 && b->state == BT_UP; i++) {
-		ssize_t r = recv(b->mgmt, buf, sizeof buf, MSG_DONTWAIT);
-
-		if (r < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				go_down(b, "the management socket failed");
-			return;
-		}
-		on_mgmt_event(b, buf, (size_t)r);
-	}
-}
-
-/* Ask for the controller's settings and wait for the answer (bring-up only). */
-static int
-read_settings(struct bt *b, uint32_t *settings)
-{
-	uint8_t buf[MGMT_HDR + 512];
-	uint64_t until = b->now_ms + BT_MGMT_TIMEOUT_MS;
-	int rc;
-
-	if ((rc = mgmt_send(b, MGMT_OP_READ_INFO, NULL, 0)) != 0)
-		return rc;
-	for (int i = 0; i < 32; i++) {
-		struct pollfd pfd = { b->mgmt, POLLIN, 0 };
-		ssize_t r;
-
-		if (poll(&pfd, 1, (int)(until > b->now_ms ? until - b->now_ms : 0) + 1) <= 0)
-			return -ETIMEDOUT;
-		if ((r = recv(b->mgmt, buf, sizeof buf, MSG_DONTWAIT)) < 0)
-			continue;
-		/* Read Controller Information: address (6) | version (1) | manufacturer (2) |
-		 * supported settings (4) | current settings (4) | ... */
-		if (r >= MGMT_HDR + 3 + 17 && le16(buf) == MGMT_EV_CMD_COMPLETE &&
-		    le16(buf + 2) == (uint16_t)b->dev_id &&
-		    le16(buf + MGMT_HDR) == MGMT_OP_READ_INFO) {
-			if (buf[MGMT_HDR + 2] != 0)
-				return -EIO;
-			*settings = le32(buf + MGMT_HDR + 3 + 13);
-			return 0;
-		}
-	}
-	return -ETIMEDOUT;
-}
-
 /* ---------------- up and down ---------------- */
 
-static void
-go_down(struct bt *b, const char *why)
+void
+bt_go_down(struct bt *b, const char *why)
 {
 	for (struct bt_conn *c = b->conns; c; c = c->next)
 		conn_down(c, why);
@@ -845,7 +547,7 @@ go_down(struct bt *b, const char *why)
 		b->mgmt = -1;
 	}
 	b->adv_ok = b->discovering = 0;
-	adapter_register(b, 0);
+	bt_adapter_register(b, 0);
 	wait_for_retry(b, why);
 }
 
@@ -896,24 +598,24 @@ try_up(struct bt *b)
 	if (b->mgmt < 0 || bind(b->mgmt, (struct sockaddr *)&sh, sizeof sh) < 0) {
 		snprintf(why, sizeof why, "adapter %s: cannot open the management socket: %s",
 		    b->adapter, strerror(errno));
-		go_down(b, why);
+		bt_go_down(b, why);
 		return;
 	}
-	if ((rc = read_settings(b, &b->settings)) != 0) {
+	if ((rc = bt_read_settings(b, &b->settings)) != 0) {
 		snprintf(why, sizeof why, "adapter %s: cannot read its settings: %s", b->adapter,
 		    strerror(-rc));
-		go_down(b, why);
+		bt_go_down(b, why);
 		return;
 	}
 	if (!(b->settings & MGMT_SETTING_POWERED)) {
 		snprintf(why, sizeof why, "adapter %s is powered off", b->adapter);
-		go_down(b, why);
+		bt_go_down(b, why);
 		return;
 	}
 	b->le = (b->settings & MGMT_SETTING_LE) != 0;
 	if (!b->le && !(b->settings & MGMT_SETTING_BREDR)) {
 		snprintf(why, sizeof why, "adapter %s has neither LE nor BR/EDR enabled", b->adapter);
-		go_down(b, why);
+		bt_go_down(b, why);
 		return;
 	}
 	b->self.type = b->le ? BDADDR_LE_PUBLIC : BDADDR_BREDR;
@@ -924,7 +626,7 @@ try_up(struct bt *b)
 		if (b->lfd >= 0)
 			close(b->lfd);
 		b->lfd = -1;
-		go_down(b, why);
+		bt_go_down(b, why);
 		return;
 	}
 	epoll_set(b, b->mgmt, &b->mgmt_kind, EPOLLIN, EPOLL_CTL_ADD);
@@ -945,8 +647,8 @@ try_up(struct bt *b)
 		}
 	}
 
-	bt_policy_init(&b->pol, &(struct bt_policy_params){ .max_links = b->max_links },
-	    &b->self);
+	bt_policy_init(&b->pol, &(struct bt_policy_params){ .max_links = b->max_links,
+	    .rotate_ms = b->rotate_ms }, &b->self);
 	for (int i = 0; i < b->nstatics; i++) {
 		struct bt_addr a = b->statics[i];
 
@@ -954,14 +656,14 @@ try_up(struct bt *b)
 		bt_policy_seen(&b->pol, &a, 1, b->now_ms);
 	}
 	b->state = BT_UP;
-	adapter_register(b, 1);
+	bt_adapter_register(b, 1);
 	b->up_since = (int64_t)time(NULL);
 	b->last_error[0] = '\0';
 	b->logged[0] = '\0';
 	if (b->le) {
 		b->adv_ok = 1;
-		advertise(b, 1);
-		start_discovery(b);
+		bt_advertise(b, 1);
+		bt_start_discovery(b);
 	}
 	bt_addr_str(as, &b->self);
 	log_info("%s: adapter %s (%s) up: %s, PSM 0x%04x%s%s", b->t->name, b->adapter, as,
@@ -1019,6 +721,7 @@ bt_open(struct transport *t, const struct conf_section *s)
 	snprintf(b->adapter, sizeof b->adapter, "%s", v ? v : "hci0");
 	b->psm = (int)conf_get_int(s, "psm", BT_PSM_LE);
 	b->max_links = (int)conf_get_int(s, "max-links", 4);
+	b->rotate_ms = (uint64_t)conf_get_int(s, "rotate-after", 300) * 1000;
 	if ((v = conf_get(s, "peers")) != NULL && (rc = parse_statics(b, v)) != 0) {
 		log_warnx("%s (%s line %d): peers: expected addresses like AA:BB:CC:DD:EE:FF, "
 		    "at most 8", t->name, CONF_FILE, conf_line(s));
@@ -1071,7 +774,7 @@ bt_ready(struct transport *t, short revents, uint64_t now_ms)
 			enum bt_kind *k = evs[i].data.ptr;
 
 			if (*k == K_MGMT)
-				on_mgmt(b);
+				bt_on_mgmt(b);
 			else if (*k == K_LISTEN)
 				on_accept(b, b->lfd);
 			else if (*k == K_LISTEN_BREDR)
@@ -1093,21 +796,23 @@ bt_ready(struct transport *t, short revents, uint64_t now_ms)
 				bt_policy_down(&b->pol, &p->a, 0, now_ms);
 				continue;
 			}
-			if (strcmp(why, "idle") == 0)
+			if (strcmp(why, "idle") == 0) {
 				b->n.dropped_idle++;
-			else
+				conn_down(c, "idle");
+			} else {
 				b->n.dropped_rotation++;
-			conn_down(c, why);
+				conn_down(c, "rotation: another member waits for a turn");
+			}
 		}
 		while ((p = bt_policy_next_dial(&b->pol, now_ms)) != NULL)
 			dial(b, p);
 		if (b->le && bt_token_epoch(node_now()) != b->epoch)
-			advertise(b, 1);
+			bt_advertise(b, 1);
 		else if (b->le && b->readvertise)
-			advertise(b, 0);
+			bt_advertise(b, 0);
 		b->readvertise = 0;
-		if (b->le && !b->discovering && now_ms >= b->scan_ms)
-			start_discovery(b);
+		if (b->le && !b->discovering && now_ms >= b->scan_ms && !bt_le_dial_pending(b))
+			bt_start_discovery(b);
 	}
 	conns_reap(b);
 	return 0;
@@ -1136,7 +841,7 @@ bt_timeout(const struct transport *t, uint64_t now_ms)
 		e = (int64_t)((bt_token_epoch(wall) + 1) * BT_TOKEN_EPOCH_S - (uint64_t)wall) * 1000;
 		if (to < 0 || e < to)
 			to = e;
-		if (!b->discovering) {
+		if (!b->discovering && !bt_le_dial_pending(b)) {
 			e = b->scan_ms > now_ms ? (int64_t)(b->scan_ms - now_ms) : 0;
 			if (to < 0 || e < to)
 				to = e;
@@ -1194,12 +899,12 @@ bt_close(struct transport *t)
 	if (b->state == BT_UP && b->mgmt >= 0 && b->le) {
 		uint8_t inst = BT_ADV_INSTANCE;
 
-		mgmt_send(b, MGMT_OP_REMOVE_ADVERTISING, &inst, 1);
+		bt_mgmt_send(b, MGMT_OP_REMOVE_ADVERTISING, &inst, 1);
 	}
 	for (struct bt_conn *c = b->conns; c; c = c->next)
 		conn_down(c, "closing");
 	conns_reap(b);
-	adapter_register(b, 0);
+	bt_adapter_register(b, 0);
 	if (b->lfd >= 0)
 		close(b->lfd);
 	if (b->lfd_bredr >= 0)

@@ -49,13 +49,13 @@ struct drill_msg {
 
 enum drill_proc_state { DP_DOWN, DP_STARTING, DP_UP };
 
-#define DRILL_LINKS_MAX (SCN_SITES_MAX + 1)
+#define DRILL_LINKS_MAX (SCN_SITES_MAX + 2)      /* brokers, a radio, Bluetooth */
 
 /* One link of a node (a section of its apagon.conf): its status counters, summed over
  * the node's restarts (done) plus the incarnation running now (cur). */
 struct drill_link {
-	char kind[8];                   /* "mqtt", "lora" */
-	char name[SCN_NAME_MAX + 1];    /* the section's name: a site or a LoRa channel */
+	char kind[16];                  /* "mqtt", "lora", "bluetooth" */
+	char name[SCN_NAME_MAX + 1];    /* the section's name: a site, a LoRa channel, "bt" */
 	uint64_t done[4], cur[4];       /* tx_frames, tx_bytes, rx_frames, rx_bytes */
 };
 

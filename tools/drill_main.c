@@ -137,6 +137,17 @@ check(const char *path)
 				    (long)s->node[k].y_m);
 		printf("\n");
 	}
+	if (scenario_bluetooth_line(s)) {
+		const char *sep = " ";
+
+		printf("  bluetooth (adapters of the machine that runs it):");
+		for (int k = 0; k < s->nnodes; k++)
+			if (s->node[k].bluetooth[0]) {
+				printf("%s%s on %s", sep, s->node[k].name, s->node[k].bluetooth);
+				sep = ", ";
+			}
+		printf("\n");
+	}
 	printf("  %zu messages: %zu flash, %zu immediate, %zu priority, %zu routine\n", n,
 	    per[0], per[1], per[2], per[3]);
 	for (int i = 0; i < s->nfaults; i++) {

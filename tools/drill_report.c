@@ -38,12 +38,15 @@ struct lora_stats {
 	int log_read;                   /* its log could be read */
 };
 
+/* The kinds of link the traffic is split by (a link's kind in the node's status). */
+static const char *const link_kinds[3] = { "mqtt", "lora", "bluetooth" };
+
 struct stats {
 	size_t planned, accepted, not_sent, refused, expected, delivered_expected;
 	size_t delivered, cut, lost, duplicates, violations, receipts, late_seen;
 	uint64_t tx_frames, tx_bytes, rx_frames, rx_bytes;
-	uint64_t kind_tx[2][2];         /* [mqtt, lora][frames, bytes] */
-	int radios;
+	uint64_t kind_tx[3][2];         /* [mqtt, lora, bluetooth][frames, bytes] */
+	int radios, bt_adapters;
 	double duty_max, duty_limit;    /* fractions of the hour; NAN without radios */
 	int duty_node;                  /* the radio with duty_max */
 	uint64_t duty_refusals;
@@ -212,10 +215,14 @@ compute(struct drill *d, struct stats *st)
 		st->rx_frames += n->rx_frames + n->cur_rx_frames;
 		st->rx_bytes += n->rx_bytes + n->cur_rx_bytes;
 		st->crashes += n->crashes;
+		st->bt_adapters += d->s->node[i].bluetooth[0] != 0;
 		for (int k = 0; k < n->nlinks; k++) {
-			int kind = strcmp(n->link[k].kind, "lora") == 0;
+			int kind;
 
-			if (kind == 0 && strcmp(n->link[k].kind, "mqtt") != 0)
+			for (kind = 0; kind < 3; kind++)
+				if (strcmp(n->link[k].kind, link_kinds[kind]) == 0)
+					break;
+			if (kind == 3)
 				continue;
 			st->kind_tx[kind][0] += n->link[k].done[0] + n->link[k].cur[0];
 			st->kind_tx[kind][1] += n->link[k].done[1] + n->link[k].cur[1];
@@ -346,10 +353,8 @@ metrics_json(const struct drill *d, const struct stats *st)
 	cJSON_AddNumberToObject(o, "rx_bytes", (double)st->rx_bytes);
 	cJSON_AddNumberToObject(o, "bridge_bytes", (double)d->relay_bytes);
 	{
-		static const char *const kinds[2] = { "mqtt", "lora" };
-
-		for (int k = 0; k < 2; k++) {
-			cJSON *q = cJSON_AddObjectToObject(o, kinds[k]);
+		for (int k = 0; k < 3; k++) {
+			cJSON *q = cJSON_AddObjectToObject(o, link_kinds[k]);
 
 			cJSON_AddNumberToObject(q, "tx_frames", (double)st->kind_tx[k][0]);
 			cJSON_AddNumberToObject(q, "tx_bytes", (double)st->kind_tx[k][1]);
@@ -584,13 +589,16 @@ write_md(const struct drill *d, const struct stats *st, const char *path)
 	if (!f)
 		return -1;
 	fprintf(f, "# After-action report: %s\n\n", s->name[0] ? s->name : "drill");
-	fprintf(f, "Scenario `%s`: %d sites, %d nodes, %d bridges, %d LoRa radios; %u s of "
-	    "timeline, then up to %u s to settle. Every process was real: apagond per node, "
-	    "mosquitto per site, members enrolled with `apagon admin`%s.%s\n\n",
-	    d->scenario_path, s->nsites, s->nnodes, s->nbridges, st->radios,
+	fprintf(f, "Scenario `%s`: %d sites, %d nodes, %d bridges, %d LoRa radios, %d Bluetooth "
+	    "adapters; %u s of timeline, then up to %u s to settle. Every process was real: "
+	    "apagond per node, mosquitto per site with a broker, members enrolled with `apagon "
+	    "admin`%s%s.%s\n\n",
+	    d->scenario_path, s->nsites, s->nnodes, s->nbridges, st->radios, st->bt_adapters,
 	    (unsigned)(s->duration_ms / 1000), (unsigned)(s->settle_ms / 1000),
 	    st->radios ? "; each radio a simulated modem (the firmware's host build) on a "
-	    "simulated channel" : "", d->interrupted ? " **The run was interrupted.**" : "");
+	    "simulated channel" : "", st->bt_adapters ? "; Bluetooth links on the kernel's "
+	    "Bluetooth stack, one adapter per node" : "",
+	    d->interrupted ? " **The run was interrupted.**" : "");
 	fprintf(f, "## Summary\n\n| figure | value |\n|---|---|\n");
 	if (st->expected)
 		fprintf(f, "| delivery ratio (owed messages delivered) | %.3f (%zu of %zu) |\n",
@@ -672,12 +680,14 @@ write_md(const struct drill *d, const struct stats *st, const char *path)
 	    "|---|---|---|---|\n");
 	md_problems(f, d);
 	fprintf(f, "\n## Cost\n\n%llu frames and %llu bytes sent by the nodes' links (MQTT "
-	    "publishes and LoRa frames, counted by each node; a node killed with -9 loses the "
-	    "counts since its last sample, every 2 s): MQTT %llu frames, %llu bytes; LoRa "
-	    "%llu frames, %llu bytes. %llu bytes crossed the bridges between brokers.\n\n",
+	    "publishes, LoRa and Bluetooth frames, counted by each node; a node killed with -9 "
+	    "loses the counts since its last sample, every 2 s): MQTT %llu frames, %llu bytes; "
+	    "LoRa %llu frames, %llu bytes; Bluetooth %llu frames, %llu bytes. %llu bytes "
+	    "crossed the bridges between brokers.\n\n",
 	    (unsigned long long)st->tx_frames, (unsigned long long)st->tx_bytes,
 	    (unsigned long long)st->kind_tx[0][0], (unsigned long long)st->kind_tx[0][1],
 	    (unsigned long long)st->kind_tx[1][0], (unsigned long long)st->kind_tx[1][1],
+	    (unsigned long long)st->kind_tx[2][0], (unsigned long long)st->kind_tx[2][1],
 	    (unsigned long long)d->relay_bytes);
 	fprintf(f, "### Traffic per link\n\n| node | link | sent frames | sent bytes | "
 	    "received frames | received bytes |\n|---|---|---|---|---|---|\n");

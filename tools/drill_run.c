@@ -258,7 +258,9 @@ node_link(struct drill_node *n, const char *kind, const char *name)
 	for (int k = 0; k < n->nlinks; k++)
 		if (strcmp(n->link[k].kind, kind) == 0 && strcmp(n->link[k].name, name) == 0)
 			return &n->link[k];
-	if (n->nlinks == DRILL_LINKS_MAX)
+	/* A name cut short would never match again, and take a new slot every sample. */
+	if (n->nlinks == DRILL_LINKS_MAX || strlen(kind) >= sizeof n->link[0].kind ||
+	    strlen(name) >= sizeof n->link[0].name)
 		return NULL;
 	snprintf(n->link[n->nlinks].kind, sizeof n->link[0].kind, "%s", kind);
 	snprintf(n->link[n->nlinks].name, sizeof n->link[0].name, "%s", name);
@@ -602,8 +604,14 @@ setup(struct drill *d)
 			return -1;
 		}
 	}
-	drill_say(d, "setup: %d brokers on loopback, %d bridges through the drill's relays\n",
-	    s->nsites, s->nbridges);
+	{
+		int brokers = 0;
+
+		for (int i = 0; i < s->nsites; i++)
+			brokers += s->site[i].broker;
+		drill_say(d, "setup: %d brokers on loopback, %d bridges through the drill's "
+		    "relays\n", brokers, s->nbridges);
+	}
 	if (s->nlora) {
 		int radios = 0;
 

@@ -846,12 +846,12 @@ finish(struct parser *p)
 		p->line = nd->line;
 		if (nd->site < 0)
 			return scn_fail(p, "node %s needs site = SITE", nd->name);
-		if (!nd->brokers) {
-			if (!s->site[nd->site].broker)
-				return scn_fail(p, "node %s can reach no broker: its site has broker = "
-				    "no. Add brokers = SITE", nd->name);
+		/* A node of a site without a broker may live on its radio alone. */
+		if (!nd->brokers && s->site[nd->site].broker)
 			nd->brokers = 1u << nd->site;
-		}
+		if (!nd->brokers && nd->lora < 0 && !nd->bluetooth[0])
+			return scn_fail(p, "node %s has no link: its site has broker = no. Add "
+			    "brokers = SITE, lora = or bluetooth =", nd->name);
 		if (!nd->unit[0])
 			copy(nd->unit, sizeof nd->unit, s->site[nd->site].name);
 	}

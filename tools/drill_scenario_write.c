@@ -156,12 +156,15 @@ scenario_write(const struct scenario *s, char *buf, size_t cap)
 	for (int i = 0; i < s->nnodes; i++) {
 		const struct scn_node *nd = &s->node[i];
 
-		wr(&w, "\n[node %s]\nsite = %s\nunit = \"%s\"\nrole = %s\nbrokers =", nd->name,
+		wr(&w, "\n[node %s]\nsite = %s\nunit = \"%s\"\nrole = %s\n", nd->name,
 		    s->site[nd->site].name, nd->unit, nd->enroller ? "enroller" : "member");
-		for (int k = 0; k < s->nsites; k++)
-			if (nd->brokers & (1u << k))
-				wr(&w, " %s", s->site[k].name);
-		wr(&w, "\n");
+		if (nd->brokers) {      /* none: a radio-only node of a site without broker */
+			wr(&w, "brokers =");
+			for (int k = 0; k < s->nsites; k++)
+				if (nd->brokers & (1u << k))
+					wr(&w, " %s", s->site[k].name);
+			wr(&w, "\n");
+		}
 		if (nd->lora >= 0)
 			wr(&w, "lora = %s %ld %ld\n", s->lora[nd->lora].name, (long)nd->x_m,
 			    (long)nd->y_m);

@@ -12,7 +12,7 @@
 
 static const char *const keys[] = {
 	"host", "port", "username", "password-file", "tls-ca", "keepalive",
-	"adapter", "psm", "max-links", "peers",
+	"adapter", "psm", "max-links", "rotate-after", "peers",
 	"device", "region", "preset", "frequency", "tx-power", "hop-limit", "slot-ms",
 };
 

@@ -33,7 +33,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(s->duration_ms >= 1000 && s->duration_ms <= SCN_DURATION_MAX);
 	for (int i = 0; i < s->nnodes; i++) {
 		FUZZ_CHECK(s->node[i].site >= 0 && s->node[i].site < s->nsites);
-		FUZZ_CHECK(s->node[i].brokers != 0);
+		/* No broker only for a node on its radio alone, at a site without one. */
+		FUZZ_CHECK(s->node[i].brokers != 0 || ((s->node[i].lora >= 0 ||
+		    s->node[i].bluetooth[0]) && !s->site[s->node[i].site].broker));
 		FUZZ_CHECK((s->node[i].brokers >> s->nsites) == 0);
 		FUZZ_CHECK(s->node[i].lora >= -1 && s->node[i].lora < s->nlora);
 		if (s->node[i].lora >= 0)

@@ -165,6 +165,17 @@ test_token_checks_and_rotates(void)
 	CHECK(!bt_token_check(t1, key_a, T0 - 2 * BT_TOKEN_EPOCH_S));
 	/* Another network's key does not accept it. */
 	CHECK(!bt_token_check(t1, key_b, T0));
+	/* Which epoch matched: the scanner's clock ahead (the token is of its previous
+	 * epoch), the same, behind (its next). */
+	{
+		int d = 7;
+
+		CHECK(bt_token_match(t1, key_a, T0 + BT_TOKEN_EPOCH_S, &d) && d == -1);
+		CHECK(bt_token_match(t1, key_a, T0, &d) && d == 0);
+		CHECK(bt_token_match(t1, key_a, T0 - BT_TOKEN_EPOCH_S, &d) && d == 1);
+		d = 7;
+		CHECK(!bt_token_match(t1, key_a, T0 + 2 * BT_TOKEN_EPOCH_S, &d) && d == 7);
+	}
 	/* Next epoch, same salt: the tag changes. Another salt: everything changes. */
 	bt_token_make(t2, key_a, e + 1, salt);
 	CHECK(memcmp(t1 + BT_TOKEN_SALT, t2 + BT_TOKEN_SALT, BT_TOKEN_LEN - BT_TOKEN_SALT) != 0);
@@ -324,8 +335,12 @@ test_policy_cap_and_rotation(void)
 
 		bt_policy_down(&pol, &x, 0, 60020);
 	}
-	/* The peer that waited is dialed next (least recently linked). */
-	p = bt_policy_next_dial(&pol, 60030);
+	/* The closed link's connection lingers in the kernel for a few seconds: its slot
+	 * is not given away at once (the controller would hold one more than the cap). */
+	CHECK(bt_policy_next_dial(&pol, 60030) == NULL);
+	CHECK(bt_policy_timeout(&pol, 60030) <= 5000 - 10);
+	/* Then the peer that waited is dialed next (least recently linked). */
+	p = bt_policy_next_dial(&pol, 60030 + 5000);
 	CHECK(p && bt_addr_cmp(&p->a, &c) == 0);
 	/* Nobody waiting: no rotation. */
 	bt_policy_dialing(&pol, &c, 60030);
@@ -359,19 +374,65 @@ test_policy_idle_and_backoff(void)
 	CHECK(bt_policy_next_dial(&pol, 40000) == NULL);
 	bt_policy_seen(&pol, &a, 0, 40000);
 	CHECK(bt_policy_next_dial(&pol, 40000) != NULL);
-	/* Failed dials back off, doubling. */
+	/* Failed dials back off, doubling, and are counted until a link comes up. */
+	CHECK_EQ(pol.peer[0].fails, 0);
 	bt_policy_dialing(&pol, &a, 41000);
 	bt_policy_down(&pol, &a, 1, 41000);
+	CHECK_EQ(pol.peer[0].fails, 1);
 	bt_policy_seen(&pol, &a, 0, 41500);
 	CHECK(bt_policy_next_dial(&pol, 41500) == NULL);
 	CHECK(bt_policy_next_dial(&pol, 42000) != NULL);
 	bt_policy_dialing(&pol, &a, 42000);
 	bt_policy_down(&pol, &a, 1, 42000);
+	CHECK_EQ(pol.peer[0].fails, 2);
 	bt_policy_seen(&pol, &a, 0, 43000);
 	CHECK(bt_policy_next_dial(&pol, 43500) == NULL);
 	CHECK(bt_policy_next_dial(&pol, 44000) != NULL);
 	/* Unseen for long: forgotten, not dialed. */
 	CHECK(bt_policy_next_dial(&pol, 43000 + 26 * 1000) == NULL);
+}
+
+/* With one slot, a link that ended holds it for linger_ms: the kernel keeps the
+ * connection that long after its last channel closed. A link coming up again resets
+ * the count of failed dials. */
+static void
+test_policy_linger(void)
+{
+	struct bt_policy pol;
+	struct bt_policy_params pp = { .max_links = 1, .linger_ms = 4000, .retry_min_ms = 1000 };
+	struct bt_addr self = addr(1), a = addr(2), b = addr(3);
+	const struct bt_peer *p;
+
+	bt_policy_init(&pol, &pp, &self);
+	bt_policy_seen(&pol, &a, 1, 1000);
+	bt_policy_seen(&pol, &b, 1, 1000);
+	bt_policy_dialing(&pol, &a, 1000);
+	bt_policy_down(&pol, &a, 1, 2000);
+	CHECK(bt_policy_peer(&pol, &a) != NULL && bt_policy_peer(&pol, &a)->fails == 1);
+	/* b waits, but a's attempt may still hold the controller. */
+	CHECK(bt_policy_next_dial(&pol, 2000) == NULL);
+	CHECK(bt_policy_next_dial(&pol, 5999) == NULL);
+	CHECK_EQ(bt_policy_timeout(&pol, 2000), 4000);
+	p = bt_policy_next_dial(&pol, 6000);
+	CHECK(p && bt_addr_cmp(&p->a, &b) == 0);
+	/* Below the cap a lingering link costs nothing. */
+	pp.max_links = 2;
+	bt_policy_init(&pol, &pp, &self);
+	bt_policy_seen(&pol, &a, 1, 1000);
+	bt_policy_seen(&pol, &b, 1, 1000);
+	bt_policy_dialing(&pol, &a, 1000);
+	bt_policy_up(&pol, &a, 1, 1500);
+	bt_policy_down(&pol, &a, 0, 2000);
+	p = bt_policy_next_dial(&pol, 2000);
+	CHECK(p && bt_addr_cmp(&p->a, &b) == 0);
+	/* A failed dial, then a link: the count starts again. */
+	bt_policy_dialing(&pol, &b, 2000);
+	bt_policy_down(&pol, &b, 1, 2500);
+	bt_policy_dialing(&pol, &b, 9000);
+	bt_policy_up(&pol, &b, 1, 9500);
+	CHECK(bt_policy_peer(&pol, &b) != NULL && bt_policy_peer(&pol, &b)->fails == 0);
+	b = addr(9);
+	CHECK(bt_policy_peer(&pol, &b) == NULL);
 }
 
 static void
@@ -533,6 +594,9 @@ test_config_section(void)
 	static const char ok2[] = "[bluetooth radio]\nadapter = hci1\npsm = 129\nmax-links = 3\n"
 	    "peers = 00:AA:01:01:00:01\n";
 	static const char bad[] = "[bluetooth radio]\nadapter = hci1\nmax-links = 9\n";
+	static const char rot[] = "[bluetooth radio]\nmax-links = 1\nrotate-after = 45\n";
+	static const char rot_low[] = "[bluetooth radio]\nadapter = hci1\n\nrotate-after = 5\n";
+	static const char rot_high[] = "[bluetooth radio]\nrotate-after = 86401\n";
 	struct conf *c = NULL;
 	char err[512];
 
@@ -548,6 +612,20 @@ test_config_section(void)
 	c = NULL;
 	CHECK(conf_parse(&c, "apagon.conf", bad, sizeof bad - 1, err, sizeof err) != 0);
 	CHECK(strncmp(err, "apagon.conf:3:", 14) == 0);
+	/* rotate-after: seconds, 10 to a day. */
+	c = NULL;
+	CHECK_EQ(conf_parse(&c, "apagon.conf", rot, sizeof rot - 1, err, sizeof err), 0);
+	if (c) {
+		CHECK_EQ(conf_get_int(conf_at(c, 0), "rotate-after", 300), 45);
+		conf_free(c);
+	}
+	c = NULL;
+	CHECK(conf_parse(&c, "apagon.conf", rot_low, sizeof rot_low - 1, err, sizeof err) != 0);
+	CHECK(strncmp(err, "apagon.conf:4:", 14) == 0);
+	CHECK(strstr(err, "rotate-after") != NULL);
+	c = NULL;
+	CHECK(conf_parse(&c, "apagon.conf", rot_high, sizeof rot_high - 1, err, sizeof err) != 0);
+	CHECK(strncmp(err, "apagon.conf:2:", 14) == 0);
 }
 
 int
@@ -565,6 +643,7 @@ main(int argc, char **argv)
 		TEST(test_policy_lower_dials),
 		TEST(test_policy_cap_and_rotation),
 		TEST(test_policy_idle_and_backoff),
+		TEST(test_policy_linger),
 		TEST(test_policy_redundant_links),
 		TEST(test_policy_dial_via),
 		TEST(test_policy_table_full),
