@@ -20,7 +20,16 @@
 #define CARRY_PRIOR 128         /* before any evidence */
 #define CARRY_SLOTS 8           /* backoff added at score 0, none at 256 */
 #define CARRY_RETRY 160         /* below it, relays are not retried */
-#define ACK_SLOTS   (5 + CARRY_SLOTS) /* longest relay backoff, airtime, margin */
+/* The relay backoff's other parts (relay_delay). */
+#define SNR_SLOTS   12          /* added for a copy heard at SNR_HI_X4, none at SNR_LO_X4 */
+#define SNR_LO_X4   (-80)       /* -20 dB: below every spreading factor's floor */
+#define SNR_HI_X4   40          /* +10 dB: a near neighbour */
+#define WIN_SLOTS   3           /* random part of the backoff, uncrowded */
+#define WIN_MAX     16          /* ... and at most, however crowded */
+#define CROWD_REF   40          /* copies per bundle x 16 up to which WIN_SLOTS holds */
+#define CROWD_SLOTS 20          /* copies of a bundle are counted this long */
+/* Longest relay backoff (of a neighbour as crowded as we are), airtime, margin. */
+#define ACK_SLOTS(w16) (2 + SNR_SLOTS + CARRY_SLOTS + ((w16) + 15) / 16)
 #define DIGEST_IDLE 8           /* intervals a quiet node skips in a row (16 when
                                    its neighbours' digests agree with it) */
 
@@ -49,6 +58,9 @@ struct entry {
 	                                   no relays left) */
 	int skipped;                    /* heard ROUTED, not ours to relay: a flooded
 	                                   copy (the sender's fallback) is relayed */
+	int copies;                     /* heard flooded first: copies heard so far,
+	                                   the first included (0: not counted) */
+	uint64_t first_at;              /* when the first copy was heard */
 };
 
 /* How far a node is, learnt from the hop counts of its bundles. */
@@ -78,6 +90,8 @@ struct lora_flood {
 	uint64_t rt_clock;
 	int carry;                      /* 0..256: how often our relays were carried on
 	                                   (an implicit ack), a moving average */
+	int crowd;                      /* copies heard per flooded bundle x 256, a
+	                                   moving average: how many neighbours relay */
 	uint64_t digest_at;
 	uint64_t digest_cursor;         /* seq of the last ID put in a digest */
 	uint64_t digest_seq;            /* f->seq when we last sent one */
@@ -133,6 +147,8 @@ lora_flood_new(struct lora_flood **out, const struct lora_flood_params *p,
 	}
 	memcpy(f->key, key, 32);
 	f->st.carry = f->carry = CARRY_PRIOR;
+	f->crowd = 256;
+	f->st.crowd = 16;
 	f->rng = (uint64_t)f->p.seed * 0x9E3779B97F4A7C15ULL + 0x1234567;
 	if (!f->rng)
 		f->rng = 1;
@@ -353,38 +369,82 @@ lora_flood_offer(struct lora_flood *f, const uint8_t *b, size_t len, int prec, i
 }
 
 /*
- * The rebroadcast backoff: 0.5 .. 3.5 slots of jitter, plus up to CARRY_SLOTS more
- * the less often our relays were carried on. A node whose relays usually lead
- * somewhere (a bridge between parts of the network) goes first, and the copy it
- * sends cancels the others'; a node at the edge, whose relays nobody takes further,
- * waits and is usually cancelled. The benchmark's topologies did better with this
- * order than with Meshtastic's (lowest SNR first), which puts edge nodes first.
+ * The random part of the relay backoff, in sixteenths of a slot: WIN_SLOTS while
+ * the node hears each flooded bundle up to CROWD_REF / 16 times (the first copy and a
+ * relay or two), growing with the square of the copies heard beyond that, up to
+ * WIN_MAX. Where many neighbours
+ * relay, one frame's airtime after the first relay starts, every neighbour whose
+ * timer fell into it has handed its frame to the modem, which waits for the channel
+ * and sends it although the copy it then hears makes it useless; a window wide for
+ * the crowd leaves few timers inside one airtime.
  */
 static uint64_t
-relay_delay(struct lora_flood *f)
+window16(const struct lora_flood *f)
+{
+	uint64_t w = WIN_SLOTS * 16, c = (uint64_t)f->crowd / 16;
+
+	if (c > CROWD_REF)
+		w = w * c * c / (CROWD_REF * CROWD_REF);
+	return w > WIN_MAX * 16 ? WIN_MAX * 16 : w;
+}
+
+/*
+ * The rebroadcast backoff, for a copy first heard at snr_x4 (quarter dB):
+ *   - half a slot;
+ *   - up to SNR_SLOTS more the stronger the copy was heard (SNR_LO_X4 .. SNR_HI_X4):
+ *     a node far from the sender of the copy covers the most that copy did not, so
+ *     it goes first, and a near one waits and is usually cancelled (Meshtastic's
+ *     order within a contention window);
+ *   - up to CARRY_SLOTS more the less often our relays were carried on (the carry
+ *     score): a node whose relays usually lead somewhere (a bridge between parts of
+ *     the network) goes early, a node at the edge, whose relays nobody takes
+ *     further, waits. On its own the SNR order sends the network's edge nodes first
+ *     (their neighbours are far too); the carry score holds them back;
+ *   - a random part, window16.
+ */
+static uint64_t
+relay_delay(struct lora_flood *f, int snr_x4)
 {
 	uint64_t s = f->p.slot_ms;
+	int snr = snr_x4 < SNR_LO_X4 ? SNR_LO_X4 : snr_x4 > SNR_HI_X4 ? SNR_HI_X4 : snr_x4;
 
-	return s / 2 + jitter(f, s * 3 + 1) + s * CARRY_SLOTS * (uint64_t)(256 - f->carry) / 256;
+	return s / 2 + s * SNR_SLOTS * (uint64_t)(snr - SNR_LO_X4) / (SNR_HI_X4 - SNR_LO_X4) +
+	    jitter(f, s * window16(f) / 16 + 1) +
+	    s * CARRY_SLOTS * (uint64_t)(256 - f->carry) / 256;
+}
+
+/* Copies of flooded bundles heard within CROWD_SLOTS of the first, into the crowd
+ * average (an eighth each). */
+static void
+crowd_count(struct lora_flood *f, struct entry *e, uint64_t now)
+{
+	if (!e->copies || now < e->first_at + (uint64_t)f->p.slot_ms * CROWD_SLOTS)
+		return;
+	f->crowd += (e->copies * 256 - f->crowd) / 8;
+	f->st.crowd = (uint64_t)f->crowd / 16;
+	e->copies = 0;
 }
 
 /* A copy of a bundle we know was heard, relayed `hops` times; `left` is what a
  * ROUTED copy carried, -1 for a flooded one. */
 static void
-heard_copy(struct lora_flood *f, struct entry *e, int hops, int left, uint64_t now)
+heard_copy(struct lora_flood *f, struct entry *e, int hops, int left, int snr_x4,
+    uint64_t now)
 {
 	int further;
 
 	f->st.dup_heard++;
 	if (f->p.naive)
 		return;
+	if (e->copies)
+		e->copies++;
 	route_learn(f, e, hops);
 	/* Heard ROUTED and left alone; now its sender floods it (no relay acknowledged
 	 * the ROUTED copy): relay it like any flooded bundle. */
 	if (e->skipped && left < 0 && !e->tx_at && e->raw && hops + 1 <= f->p.hop_limit) {
 		e->skipped = 0;
 		e->send_hops = hops + 1;
-		e->tx_at = now + relay_delay(f);
+		e->tx_at = now + relay_delay(f, snr_x4);
 		e->heard = 0;
 		e->suppressible = 1;
 		e->tries_left = f->p.retries_relay;
@@ -425,7 +485,8 @@ remember_refused(struct lora_flood *f, const uint8_t id[LORA_AIRID])
 
 /* A whole bundle heard for the first time; left: as heard ROUTED, or -1. */
 static void
-first_heard(struct lora_flood *f, const uint8_t *b, size_t len, int left, uint64_t now)
+first_heard(struct lora_flood *f, const uint8_t *b, size_t len, int left, int snr_x4,
+    uint64_t now)
 {
 	int prec = 0, rc = f->p.accept(f->p.ctx, b, len, &prec);
 	struct entry *e;
@@ -453,6 +514,10 @@ first_heard(struct lora_flood *f, const uint8_t *b, size_t len, int left, uint64
 	}
 	f->st.bundles_in++;
 	e->send_hops = b[0] + 1;
+	if (left < 0 && !f->p.naive) {
+		e->copies = 1;
+		e->first_at = now;
+	}
 	if (!e->raw || e->send_hops > f->p.hop_limit)
 		return;
 	if (left >= 0) {
@@ -490,7 +555,8 @@ first_heard(struct lora_flood *f, const uint8_t *b, size_t len, int left, uint64
 		}
 	}
 	if (!e->tx_at)
-		e->tx_at = now + (f->p.naive ? jitter(f, f->p.slot_ms * 2 + 1) : relay_delay(f));
+		e->tx_at = now + (f->p.naive ? jitter(f, f->p.slot_ms * 2 + 1) :
+		    relay_delay(f, snr_x4));
 	if (e->tx_at == 0)
 		e->tx_at = 1;
 	e->suppressible = !f->p.naive;
@@ -498,18 +564,19 @@ first_heard(struct lora_flood *f, const uint8_t *b, size_t len, int left, uint64
 }
 
 static void
-on_bundle(struct lora_flood *f, const uint8_t *b, size_t len, int left, uint64_t now)
+on_bundle(struct lora_flood *f, const uint8_t *b, size_t len, int left, int snr_x4,
+    uint64_t now)
 {
 	uint8_t id[LORA_AIRID];
 	struct entry *e;
 
 	lora_air_id(id, b, len);
 	if ((e = find(f, id)) != NULL)
-		heard_copy(f, e, b[0], left, now);
+		heard_copy(f, e, b[0], left, snr_x4, now);
 	else if (is_refused(f, id))
 		f->st.dup_heard++;
 	else
-		first_heard(f, b, len, left, now);
+		first_heard(f, b, len, left, snr_x4, now);
 }
 
 static void
@@ -570,7 +637,6 @@ lora_flood_input(struct lora_flood *f, const uint8_t *buf, size_t len, int snr_x
 	struct lora_frame fr;
 	int rc = lora_air_decode(&fr, buf, len, f->key);
 
-	(void)snr_x4;           /* the backoff follows the carry score (relay_delay) */
 	f->st.frames_in++;
 	switch (rc) {
 	case LORA_OK:
@@ -592,7 +658,8 @@ lora_flood_input(struct lora_flood *f, const uint8_t *buf, size_t len, int snr_x
 
 		b[0] = (uint8_t)fr.hops;
 		memcpy(b + 1, fr.data, fr.len);
-		on_bundle(f, b, fr.len + 1, fr.kind == LORA_K_ROUTED ? fr.left : -1, now);
+		on_bundle(f, b, fr.len + 1, fr.kind == LORA_K_ROUTED ? fr.left : -1, snr_x4,
+		    now);
 		break;
 	}
 	case LORA_K_FRAG: {
@@ -604,7 +671,7 @@ lora_flood_input(struct lora_flood *f, const uint8_t *buf, size_t len, int snr_x
 		if (e || is_refused(f, fr.id)) {
 			lora_reasm_forget(&f->rs, fr.id);
 			if (e && fr.idx == 0)
-				heard_copy(f, e, fr.hops, -1, now);
+				heard_copy(f, e, fr.hops, -1, snr_x4, now);
 			break;
 		}
 		r = lora_reasm_add(&f->rs, &fr, now, (uint64_t)f->p.slot_ms * REASM_AGE_SLOTS,
@@ -616,7 +683,7 @@ lora_flood_input(struct lora_flood *f, const uint8_t *buf, size_t len, int snr_x
 			return r;
 		}
 		if (r == 1)
-			on_bundle(f, b, blen, -1, now);
+			on_bundle(f, b, blen, -1, snr_x4, now);
 		break;
 	}
 	case LORA_K_DIGEST:
@@ -642,6 +709,7 @@ run_timers(struct lora_flood *f, uint64_t now)
 	for (size_t i = 0; i < f->n; i++) {
 		struct entry *e = &f->e[i];
 
+		crowd_count(f, e, now);
 		if (!e->ack_at || now < e->ack_at)
 			continue;
 		e->ack_at = 0;
@@ -764,7 +832,8 @@ lora_flood_output(struct lora_flood *f, uint64_t now, int min_prec, uint8_t out[
 			if (best->tries_left > 0 && best->send_hops < f->p.hop_limit)
 				/* Longer than the longest relay backoff (relay_delay)
 				 * plus the relay's own airtime. */
-				best->ack_at = now + (uint64_t)f->p.slot_ms * (ACK_SLOTS + 2 * (uint64_t)best->frames) +
+				best->ack_at = now + (uint64_t)f->p.slot_ms *
+				    (ACK_SLOTS(window16(f)) + 2 * (uint64_t)best->frames) +
 				    jitter(f, f->p.slot_ms * 2);
 		}
 		return len;

@@ -14,10 +14,13 @@
  *     relays a ROUTED copy only if it is no further from the recipient than the
  *     relays left, so only the nodes on (or one hop off) the shortest way send it.
  *     Unacknowledged, the sender floods it instead and forgets the route;
- *   - a flooded rebroadcast waits a random backoff that is shorter the more often
- *     this node's relays were carried on (its carry score: bridges go first, edge
- *     nodes last); hearing suppress_k copies relayed at least as far as ours would
- *     be cancels it (the sender's own retry does not);
+ *   - a flooded rebroadcast waits a backoff that is shorter the weaker the copy was
+ *     heard (far nodes first, as Meshtastic orders them) and the more often this
+ *     node's relays were carried on (its carry score: bridges go first, edge nodes
+ *     last), plus a random part that widens with the copies of each bundle the
+ *     node hears (its crowd: many neighbours relaying); hearing suppress_k copies
+ *     relayed at least as far as ours would be cancels it (the sender's own retry
+ *     does not);
  *   - a node that transmitted a bundle listens for someone relaying it further (an
  *     implicit acknowledgement); without one it retransmits its own bundles up to
  *     `retries_own` times, relayed ones up to `retries_relay` times if its carry
@@ -101,6 +104,8 @@ struct lora_flood_stats {
 	uint64_t route_fallbacks;                       /* ROUTED unacknowledged: flooded */
 	uint64_t routes;                                /* distances known */
 	uint64_t carry;                                 /* carry score, 0..256 */
+	uint64_t crowd;                                 /* copies heard per flooded
+	                                                   bundle x 16 (16: one) */
 };
 
 struct lora_flood;
@@ -128,8 +133,8 @@ int lora_flood_offer(struct lora_flood *, const uint8_t *bundle, size_t len, int
 /* 1 if the engine knows this air ID (held or refused). */
 int lora_flood_known(const struct lora_flood *, const uint8_t id[LORA_AIRID]);
 
-/* One frame heard on air, with its SNR in quarter dB (not used by the policy at
- * present). Returns LORA_OK or the frame's LORA_E* (counted). */
+/* One frame heard on air, with its SNR in quarter dB as the modem reports it (it
+ * orders relays: relay_delay). Returns LORA_OK or the frame's LORA_E* (counted). */
 int lora_flood_input(struct lora_flood *, const uint8_t *frame, size_t len, int snr_x4,
     uint64_t now_ms);
 

@@ -22,6 +22,8 @@
  *     IMMEDIATE to 90 %, FLASH all), passed to lora_flood_output as its lowest
  *     precedence, the rule of docs/lora.md.
  *
+ * The engine reads each bundle's ends from its header (ends_cb), as the transport
+ * does, and so learns routes; it orders relays by the SNR handed to it per frame.
  * Receipts (--receipts) flood back like any new bundle. Not modelled: clock skew,
  * fading (the path loss is fixed for a distance), the store walk's one-second delay
  * before a new bundle is offered.
@@ -379,6 +381,22 @@ accept_cb(void *ctx, const uint8_t *buf, size_t len, int *prec)
 	return res.for_me ? LORA_ACCEPT_MINE : LORA_ACCEPT_NEW;
 }
 
+/* The bundle's ends from its header, as node/transport_lora.c reads them (messages
+ * and receipts; certificates and the like are flooded). */
+static int
+ends_cb(void *ctx, const uint8_t *buf, size_t len, uint8_t from[LORA_NODEID],
+    uint8_t to[LORA_NODEID])
+{
+	struct lctx *c = ctx;
+	struct bundle b;
+
+	if (bundle_decode(&b, buf, len, &c->s->nk) != MESH_OK || !bundle_type_sealed(b.h.type))
+		return -1;
+	memcpy(from, b.h.sender, LORA_NODEID);
+	memcpy(to, b.h.recipient, LORA_NODEID);
+	return memcmp(to, bundle_broadcast_id, LORA_NODEID) != 0;
+}
+
 /* Forget frames that can no longer overlap one still on air (their own end, and so
  * their TXEND, is past). */
 static void
@@ -498,6 +516,7 @@ one_pass(struct sim *s, int naive, struct pass_out *po)
 		fp.naive = naive;
 		fp.seed = (uint32_t)(s->p.seed * 7919 + (uint64_t)i + 1);
 		fp.accept = accept_cb;
+		fp.ends = ends_cb;
 		n->cb.s = s;
 		n->cb.i = i;
 		fp.ctx = &n->cb;

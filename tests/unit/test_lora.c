@@ -612,6 +612,109 @@ test_flood_route_fallback(void)
 	free(s);
 }
 
+/* The first copy of bundle `seed` as heard from a relay `hops` out, on engine f at
+ * snr_x4; returns the engine's backoff for its own relay (ms), then cancels that relay
+ * with a copy from further on, so the next call measures afresh. */
+static int64_t
+heard_backoff(struct lora_flood *f, const uint8_t k[32], uint8_t seed, int snr_x4,
+    int copies, uint64_t now)
+{
+	uint8_t b[247], fr[LORA_FRAME_MAX];
+	int64_t t;
+	int n;
+
+	fake_bundle(b, sizeof b, seed);
+	n = lora_air_encode(fr, b, sizeof b, 0, 0, k);
+	CHECK_EQ(lora_flood_input(f, fr, (size_t)n, snr_x4, now), LORA_OK);
+	t = lora_flood_timeout(f, now);
+	/* Copies relayed as far as ours would be: the relay is cancelled. */
+	for (int i = 1; i < copies; i++) {
+		n = lora_air_encode(fr, b, sizeof b, 1, 0, k);
+		CHECK_EQ(lora_flood_input(f, fr, (size_t)n, snr_x4, now + (uint64_t)i), LORA_OK);
+	}
+	return t;
+}
+
+/* The engine's timers run (output asked for, whatever comes out is dropped). */
+static void
+tick(struct lora_flood *f, uint64_t now)
+{
+	uint8_t fr[LORA_FRAME_MAX];
+	int prec;
+
+	lora_flood_output(f, now, 0, fr, &prec);
+}
+
+static void
+test_flood_order_and_crowd(void)
+{
+	struct lora_flood_params p = { .hop_limit = 7, .slot_ms = 100, .retries_own = 0,
+	    .retries_relay = 0, .accept = sim_accept };
+	struct sim *s = calloc(1, sizeof *s);
+	struct lora_flood *far, *near;
+	uint8_t k[32];
+	int64_t lo = INT64_MAX, hi = 0;
+	uint64_t now = 0;
+
+	/* Order: a node that heard the sender weakly (-15 dB, far from it) relays
+	 * before one that heard it strongly (+8 dB): 9 slots apart, more than the
+	 * random part. The far node's copy then cancels the near node's relay. */
+	lora_air_key(k, netkey);
+	s->cb[0].s = s->cb[1].s = s;
+	s->cb[1].node = 1;
+	p.ctx = &s->cb[0];
+	p.seed = 5;
+	CHECK_EQ(lora_flood_new(&far, &p, k, 0), 0);
+	p.ctx = &s->cb[1];
+	p.seed = 6;
+	CHECK_EQ(lora_flood_new(&near, &p, k, 0), 0);
+	for (uint8_t b = 40; b < 60; b++, now += 100000) {
+		int64_t tf, tn;
+
+		/* The copies of the bundle before are counted by now. */
+		tick(far, now);
+		tf = heard_backoff(far, k, b, -15 * 4, 2, now);
+		tn = heard_backoff(near, k, b, 8 * 4, 2, now);
+		CHECK(tf >= 0 && tn >= 0);
+		CHECK(tf + 5 * 100 < tn);
+	}
+	/* A node that hears each flooded bundle twice (the first copy and one relay)
+	 * keeps the narrow window: its backoffs at one SNR lie within 3 slots. */
+	CHECK(lora_flood_stats(far)->crowd >= 28 && lora_flood_stats(far)->crowd <= 32);
+	for (uint8_t b = 60; b < 100; b++, now += 100000) {
+		int64_t t;
+
+		tick(far, now);
+		t = heard_backoff(far, k, b, 0, 2, now);
+		lo = t < lo ? t : lo;
+		hi = t > hi ? t : hi;
+	}
+	CHECK(hi - lo <= 3 * 100 + 1);
+	/* The same node among many relaying neighbours (six copies of every bundle
+	 * heard): the crowd estimate rises and the random part widens, up to 16 slots;
+	 * 40 backoffs then spread over more than the narrow window's 3 slots. */
+	for (uint8_t b = 100; b < 140; b++, now += 100000) {
+		tick(far, now);
+		heard_backoff(far, k, b, 0, 6, now);
+	}
+	tick(far, now);
+	CHECK(lora_flood_stats(far)->crowd > 80);
+	lo = INT64_MAX;
+	hi = 0;
+	for (uint8_t b = 140; b < 180; b++, now += 100000) {
+		int64_t t = heard_backoff(far, k, b, 0, 6, now);
+
+		tick(far, now + 100000 - 1);
+		lo = t < lo ? t : lo;
+		hi = t > hi ? t : hi;
+	}
+	CHECK(hi - lo > 6 * 100);
+	CHECK(hi - lo <= 16 * 100 + 1);
+	lora_flood_free(far);
+	lora_flood_free(near);
+	free(s);
+}
+
 static void
 test_flood_bad_input_counted(void)
 {
@@ -653,6 +756,7 @@ main(int argc, char **argv)
 		TEST(test_flood_routes),
 		TEST(test_flood_route_fallback),
 		TEST(test_ends_without_authority),
+		TEST(test_flood_order_and_crowd),
 		TEST(test_flood_bad_input_counted),
 	};
 
