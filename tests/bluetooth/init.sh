@@ -656,8 +656,14 @@ bench_case() {
 	# Raw bytes, the same count, three times over fresh links between the same two
 	# controllers, in the same direction and roles (alice's controller dials and
 	# sends); the host's load moves the emulated CPU's speed, so the median is the
-	# figure. bob's controller advertises (empty) so that alice's can dial it; on a
-	# loaded host btmgmt can time out, so the setting is read back.
+	# figure. Both controllers are powered off and on first: whatever the daemons
+	# left running there (a discovery run, a connection attempt) ends with it. bob's
+	# controller then advertises (empty) so that alice's can dial it; on a loaded
+	# host btmgmt can time out, so the setting is read back.
+	for i in 0 1; do
+		mg -i $i power off
+		mg -i $i power on
+	done
 	k=0
 	while [ $k -lt 5 ]; do
 		mg -i 1 advertising on
