@@ -166,7 +166,8 @@ size_t bundle_plain_len(const struct bundle *b);
  */
 int bundle_decode(struct bundle *b, const uint8_t *buf, size_t len, const struct netkeys *nk);
 
-/* MESH_OK if the bundle is signed by sender_pk, else MESH_ESIGNATURE. */
+/* MESH_OK if the bundle is signed by sender_pk, else MESH_ESIGNATURE. The signature
+ * is over b->id, so b must come from bundle_decode(). */
 int bundle_verify(const struct bundle *b, const struct netkeys *nk,
     const uint8_t sender_pk[APAGON_SIGN_PK]);
 

@@ -301,7 +301,7 @@ int
 sess_store_src_each(void *ctx, int64_t now_s, int (*fn)(void *, const uint8_t *, int, int), void *fctx)
 {
 	struct store_each se = { fn, fctx };
-	int rc = store_each_bundle(ctx, now_s, store_each_adapter, &se);
+	int rc = store_each_bundle_brief(ctx, now_s, store_each_adapter, &se);
 
 	return rc < 0 ? rc : MESH_OK;
 }

@@ -108,6 +108,15 @@ static const char *const migrations[] = {
 	"ALTER TABLE messages ADD COLUMN exported INTEGER NOT NULL DEFAULT 0;"
 	"UPDATE messages SET exported = sent_count, sent_count = 0;"
 	"PRAGMA user_version = 2;",
+
+	/* 2 -> 3: the sealed texts in a table of their own, so that a change of state
+	 * (sent, delivered) rewrites a small row, not the whole text with it */
+	"CREATE TABLE message_texts ("
+	"  bundle_id BLOB PRIMARY KEY NOT NULL,"
+	"  sealed_text BLOB NOT NULL);"
+	"INSERT INTO message_texts(bundle_id, sealed_text) SELECT bundle_id, sealed_text FROM messages;"
+	"ALTER TABLE messages DROP COLUMN sealed_text;"
+	"PRAGMA user_version = 3;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -119,9 +128,12 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 #define MEMBER_COLS \
 	"pk, key_id, issuer, role, name, unit, not_before, not_after, first_seen, " \
 	"verified, chain"
+/* A message record and its text (the text lives in message_texts: see migration 3). */
 #define MSG_COLS \
-	"bundle_id, dir, state, peer_pk, precedence, created, local_time, expires_at, " \
-	"sent_count, delivered_at, reason, sealed_text, exported"
+	"m.bundle_id, m.dir, m.state, m.peer_pk, m.precedence, m.created, m.local_time, " \
+	"m.expires_at, m.sent_count, m.delivered_at, m.reason, t.sealed_text, m.exported"
+#define MSG_FROM \
+	"messages m JOIN message_texts t ON t.bundle_id = m.bundle_id"
 
 /*
  * Evictable: not pinned, not a public PKI bundle, and ranked strictly below ?2/?3; in
@@ -173,6 +185,11 @@ static const char *const sql[Q_COUNT] = {
 	[Q_GET_BUNDLE] = "SELECT " BUNDLE_COLS " FROM bundles WHERE id = ?1",
 	[Q_EACH_BUNDLE] =
 	    "SELECT " BUNDLE_COLS " FROM bundles WHERE expires_at > ?1 "
+	    "ORDER BY precedence DESC, stored_at ASC, rowid ASC",
+	/* The same without raw, the last column: no overflow page is read. */
+	[Q_EACH_BUNDLE_BRIEF] =
+	    "SELECT id, type, precedence, sender_pk, recipient, created, stored_at, expires_at, "
+	    "own, pinned FROM bundles WHERE expires_at > ?1 "
 	    "ORDER BY precedence DESC, stored_at ASC, rowid ASC",
 	[Q_TOMBSTONE] =
 	    "INSERT OR REPLACE INTO tombstones(id, expires_at) "
@@ -231,11 +248,17 @@ static const char *const sql[Q_COUNT] = {
 	    "DELETE FROM own_prekeys WHERE retired_at <> 0 AND retired_at <= ?1",
 	[Q_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
 	[Q_PUT_MSG] =
-	    "INSERT INTO messages(" MSG_COLS ") "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-	[Q_GET_MSG] = "SELECT " MSG_COLS " FROM messages WHERE bundle_id = ?1",
+	    "INSERT INTO messages(bundle_id, dir, state, peer_pk, precedence, created, "
+	    "local_time, expires_at, sent_count, delivered_at, reason, exported) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13)",
+	[Q_PUT_MSG_TEXT] = "INSERT INTO message_texts(bundle_id, sealed_text) VALUES (?1, ?2)",
+	[Q_GET_MSG] = "SELECT " MSG_COLS " FROM " MSG_FROM " WHERE m.bundle_id = ?1",
+	/* Without the sealed text: its table is not read. */
+	[Q_GET_MSG_BRIEF] =
+	    "SELECT bundle_id, dir, state, peer_pk, precedence, created, local_time, "
+	    "expires_at, sent_count, delivered_at, reason FROM messages WHERE bundle_id = ?1",
 	[Q_EACH_MSG] =
-	    "SELECT " MSG_COLS " FROM messages WHERE dir = ?1 ORDER BY local_time, rowid",
+	    "SELECT " MSG_COLS " FROM " MSG_FROM " WHERE m.dir = ?1 ORDER BY m.local_time, m.rowid",
 	[Q_MSG_SET_STATE] =
 	    "UPDATE messages SET state = ?2, "
 	    "delivered_at = CASE WHEN ?2 = ?5 THEN ?3 ELSE delivered_at END, "

@@ -20,7 +20,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Open (creating if needed) the store at path. *out is NULL on failure. */
 int store_open(struct store **out, const char *path);
@@ -105,6 +105,10 @@ int store_get_bundle(struct store *, const uint8_t id[APAGON_HASH], struct store
  * stored first. fn returns 0 to go on, non-zero to stop (that value is returned).
  */
 int store_each_bundle(struct store *, int64_t now,
+    int (*fn)(void *, const struct stored_bundle *), void *ctx);
+/* The same without the bundles themselves (sb->raw NULL, raw_len 0): for the IDs and
+ * ranks alone, without reading every bundle's bytes. */
+int store_each_bundle_brief(struct store *, int64_t now,
     int (*fn)(void *, const struct stored_bundle *), void *ctx);
 
 /*
@@ -237,6 +241,10 @@ struct msg_rec {
 
 int store_put_msg(struct store *, const struct msg_rec *m);
 int store_get_msg(struct store *, const uint8_t bundle_id[APAGON_HASH], struct msg_rec *m);
+/* The same without the sealed text (NULL, length 0) and `exported` (0): a 30 kB text
+ * is neither read nor copied. */
+int store_get_msg_brief(struct store *, const uint8_t bundle_id[APAGON_HASH],
+    struct msg_rec *m);
 /* Each record of one direction, oldest first. sealed_text is valid inside fn only. */
 int store_each_msg(struct store *, int dir, int (*fn)(void *, const struct msg_rec *), void *ctx);
 int store_msg_set_state(struct store *, const uint8_t bundle_id[APAGON_HASH], int state,

@@ -370,7 +370,7 @@ store_put_bundle(struct store *s, const struct stored_bundle *sb)
 
 /* Fill sb from a BUNDLE_COLS row; raw points into the row. */
 static void
-row_bundle(sqlite3_stmt *st, struct stored_bundle *sb)
+row_bundle_brief(sqlite3_stmt *st, struct stored_bundle *sb)
 {
 	stmt_col_bytes(st, 0, sb->id, sizeof sb->id);
 	sb->type = (uint8_t)sqlite3_column_int(st, 1);
@@ -382,6 +382,12 @@ row_bundle(sqlite3_stmt *st, struct stored_bundle *sb)
 	sb->expires_at = sqlite3_column_int64(st, 7);
 	sb->own = sqlite3_column_int(st, 8);
 	sb->pinned = sqlite3_column_int(st, 9);
+}
+
+static void
+row_bundle(sqlite3_stmt *st, struct stored_bundle *sb)
+{
+	row_bundle_brief(st, sb);
 	sb->raw = stmt_col_ref(st, 10, &sb->raw_len);
 }
 
@@ -407,8 +413,8 @@ store_get_bundle(struct store *s, const uint8_t id[APAGON_HASH], struct stored_b
 	return rc;
 }
 
-int
-store_each_bundle(struct store *s, int64_t now,
+static int
+each_bundle(struct store *s, enum query q, int64_t now,
     int (*fn)(void *, const struct stored_bundle *), void *ctx)
 {
 	struct stored_bundle sb;
@@ -417,21 +423,39 @@ store_each_bundle(struct store *s, int64_t now,
 
 	if (fn == NULL)
 		return MESH_EINVAL;
-	if ((st = stmt_acquire(s, Q_EACH_BUNDLE)) == NULL)
+	if ((st = stmt_acquire(s, q)) == NULL)
 		return MESH_ESTORE;
 	if (sqlite3_bind_int64(st, 1, now)) {
 		rc = store_fail(s);
 		goto out;
 	}
+	memset(&sb, 0, sizeof sb);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		row_bundle(st, &sb);
+		if (q == Q_EACH_BUNDLE)
+			row_bundle(st, &sb);
+		else
+			row_bundle_brief(st, &sb);
 		if ((rc = fn(ctx, &sb)) != 0)
 			goto out;
 	}
 	rc = rc == SQLITE_DONE ? MESH_OK : store_fail(s);
 out:
-	stmt_release(s, Q_EACH_BUNDLE, st);
+	stmt_release(s, q, st);
 	return rc;
+}
+
+int
+store_each_bundle(struct store *s, int64_t now,
+    int (*fn)(void *, const struct stored_bundle *), void *ctx)
+{
+	return each_bundle(s, Q_EACH_BUNDLE, now, fn, ctx);
+}
+
+int
+store_each_bundle_brief(struct store *s, int64_t now,
+    int (*fn)(void *, const struct stored_bundle *), void *ctx)
+{
+	return each_bundle(s, Q_EACH_BUNDLE_BRIEF, now, fn, ctx);
 }
 
 /* Run a one-blob-parameter statement; MESH_ENOTFOUND if it changed no row. */

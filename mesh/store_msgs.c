@@ -14,14 +14,13 @@
 
 /* ---- messages ---- */
 
-int
-store_put_msg(struct store *s, const struct msg_rec *m)
+/* The record without its text (message_texts holds that). */
+static int
+put_msg_row(struct store *s, const struct msg_rec *m)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	if (m == NULL || (m->sealed_text == NULL && m->sealed_len))
-		return MESH_EINVAL;
 	if ((st = stmt_acquire(s, Q_PUT_MSG)) == NULL)
 		return MESH_ESTORE;
 	if (stmt_bind_blob(st, 1, m->bundle_id, APAGON_HASH) ||
@@ -35,7 +34,6 @@ store_put_msg(struct store *s, const struct msg_rec *m)
 	    sqlite3_bind_int(st, 9, m->sent_count) ||
 	    sqlite3_bind_int64(st, 10, m->delivered_at) ||
 	    stmt_bind_field(st, 11, m->reason, sizeof m->reason - 1) ||
-	    stmt_bind_blob(st, 12, m->sealed_text, m->sealed_len) ||
 	    sqlite3_bind_int(st, 13, m->exported))
 		rc = store_fail(s);
 	else
@@ -44,9 +42,41 @@ store_put_msg(struct store *s, const struct msg_rec *m)
 	return rc;
 }
 
-/* Fill m from a MSG_COLS row; sealed_text points into the row. */
+static int
+put_msg_text(struct store *s, const struct msg_rec *m)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = stmt_acquire(s, Q_PUT_MSG_TEXT)) == NULL)
+		return MESH_ESTORE;
+	if (stmt_bind_blob(st, 1, m->bundle_id, APAGON_HASH) ||
+	    stmt_bind_blob(st, 2, m->sealed_text, m->sealed_len))
+		rc = store_fail(s);
+	else
+		rc = stmt_run(s, st);
+	stmt_release(s, Q_PUT_MSG_TEXT, st);
+	return rc;
+}
+
+int
+store_put_msg(struct store *s, const struct msg_rec *m)
+{
+	int rc;
+
+	if (m == NULL || (m->sealed_text == NULL && m->sealed_len))
+		return MESH_EINVAL;
+	if ((rc = store_op_begin(s)) != MESH_OK)
+		return rc;
+	rc = put_msg_row(s, m);
+	if (rc == MESH_OK)
+		rc = put_msg_text(s, m);
+	return store_op_end(s, rc);
+}
+
+/* Fill m from the columns before sealed_text, as MSG_COLS orders them. */
 static void
-row_msg(sqlite3_stmt *st, struct msg_rec *m)
+row_msg_brief(sqlite3_stmt *st, struct msg_rec *m)
 {
 	stmt_col_bytes(st, 0, m->bundle_id, sizeof m->bundle_id);
 	m->dir = sqlite3_column_int(st, 1);
@@ -59,6 +89,13 @@ row_msg(sqlite3_stmt *st, struct msg_rec *m)
 	m->sent_count = sqlite3_column_int(st, 8);
 	m->delivered_at = sqlite3_column_int64(st, 9);
 	stmt_col_field(st, 10, m->reason, sizeof m->reason);
+}
+
+/* Fill m from a MSG_COLS row; sealed_text points into the row. */
+static void
+row_msg(sqlite3_stmt *st, struct msg_rec *m)
+{
+	row_msg_brief(st, m);
 	m->sealed_text = stmt_col_ref(st, 11, &m->sealed_len);
 	m->exported = sqlite3_column_int(st, 12);
 }
@@ -83,6 +120,26 @@ store_get_msg(struct store *s, const uint8_t bundle_id[APAGON_HASH], struct msg_
 			*m = tmp;
 	}
 	stmt_release(s, Q_GET_MSG, st);
+	return rc;
+}
+
+int
+store_get_msg_brief(struct store *s, const uint8_t bundle_id[APAGON_HASH], struct msg_rec *m)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (bundle_id == NULL || m == NULL)
+		return MESH_EINVAL;
+	if ((st = stmt_acquire(s, Q_GET_MSG_BRIEF)) == NULL)
+		return MESH_ESTORE;
+	if ((rc = stmt_get(s, st, bundle_id, APAGON_HASH)) == MESH_OK) {
+		row_msg_brief(st, m);
+		m->sealed_text = NULL;
+		m->sealed_len = 0;
+		m->exported = 0;
+	}
+	stmt_release(s, Q_GET_MSG_BRIEF, st);
 	return rc;
 }
 

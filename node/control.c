@@ -19,6 +19,7 @@
 struct control_client {
 	int fd;
 	int subscribed;
+	int no_text;            /* subscribed without message texts (subscribe {"text": false}) */
 	int closing;            /* drop once the output is flushed (or now if it cannot be) */
 	int answered;           /* got a reply this turn: it waits for the daemon's commit */
 	char *in;
@@ -457,8 +458,8 @@ control_discard(struct control *c)
 	}
 }
 
-void
-control_notify(struct control *c, const char *method, cJSON *params)
+static void
+notify(struct control *c, const char *method, cJSON *params, int only, int no_text)
 {
 	cJSON *msg = cJSON_CreateObject();
 	char *s;
@@ -473,13 +474,25 @@ control_notify(struct control *c, const char *method, cJSON *params)
 	for (int i = 0; i < CONTROL_CLIENTS; i++) {
 		struct control_client *cl = c->c[i];
 
-		if (!cl || !cl->subscribed || cl->closing)
+		if (!cl || !cl->subscribed || cl->closing || (only && cl->no_text != no_text))
 			continue;
 		if (client_queue(c, cl, s, 0) == 0)
 			c->st.notifications++;
 	}
 	cJSON_free(s);
 	/* Sent, and clients dropped for overflow freed, at the next control_flush(). */
+}
+
+void
+control_notify(struct control *c, const char *method, cJSON *params)
+{
+	notify(c, method, params, 0, 0);
+}
+
+void
+control_notify_texts(struct control *c, const char *method, cJSON *params, int with_text)
+{
+	notify(c, method, params, 1, !with_text);
 }
 
 void
@@ -493,16 +506,24 @@ control_json_wipe(void)
 int
 control_listening(const struct control *c)
 {
+	return control_listening_texts(c, 0) || control_listening_texts(c, 1);
+}
+
+int
+control_listening_texts(const struct control *c, int with_text)
+{
 	for (int i = 0; c && i < CONTROL_CLIENTS; i++)
-		if (c->c[i] && c->c[i]->subscribed && !c->c[i]->closing)
+		if (c->c[i] && c->c[i]->subscribed && !c->c[i]->closing &&
+		    c->c[i]->no_text == !with_text)
 			return 1;
 	return 0;
 }
 
 void
-control_subscribe(struct control_client *cl)
+control_subscribe(struct control_client *cl, int with_text)
 {
 	cl->subscribed = 1;
+	cl->no_text = !with_text;
 }
 
 void

@@ -70,12 +70,20 @@ void control_discard(struct control *);
 /* Queue an event for every subscribed client (sent by control_flush()). Takes
  * ownership of params. */
 void control_notify(struct control *, const char *method, cJSON *params);
+/* The same, only for the clients that subscribed with message texts (with_text) or
+ * without them (!with_text). */
+void control_notify_texts(struct control *, const char *method, cJSON *params,
+    int with_text);
 /* Make cJSON zero every block it frees, process-wide: requests, replies and events
  * carry message texts. */
 void control_json_wipe(void);
 /* Whether any client is subscribed: events nobody hears need not be built. */
 int control_listening(const struct control *);
-void control_subscribe(struct control_client *);
+/* Whether any client is subscribed with message texts (with_text) or without. */
+int control_listening_texts(const struct control *, int with_text);
+/* with_text 0: this client's message.received events leave the text out, and the
+ * daemon does not open it for them. */
+void control_subscribe(struct control_client *, int with_text);
 
 struct control_stats {
 	int clients, subscribers;

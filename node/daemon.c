@@ -287,9 +287,13 @@ tell(struct daemon *d, const struct msg_rec *r)
 {
 	if (!control_listening(d->ctl))
 		return;         /* nobody to tell: no event built (nor the text opened) */
-	if (r->dir == MSG_IN)
-		control_notify(d->ctl, "message.received", rpc_msg_json(d, r, 1));
-	else
+	if (r->dir == MSG_IN) {
+		/* The text is opened only for the clients that asked for texts. */
+		for (int with_text = 1; with_text >= 0; with_text--)
+			if (control_listening_texts(d->ctl, with_text))
+				control_notify_texts(d->ctl, "message.received",
+				    rpc_msg_json(d, r, with_text), with_text);
+	} else
 		control_notify(d->ctl, "message.state", rpc_msg_json(d, r, 0));
 }
 
@@ -308,7 +312,7 @@ scan_dirty(struct daemon *d)
 	for (int i = 0; i < d->ndirty; i++) {
 		struct seen_msg e, *old;
 
-		if ((rc = store_get_msg(st, d->dirty[i].id, &r)) == MESH_ENOTFOUND &&
+		if ((rc = store_get_msg_brief(st, d->dirty[i].id, &r)) == MESH_ENOTFOUND &&
 		    !d->dirty[i].unknown_if_absent)
 			continue;
 		if (rc != MESH_OK)
@@ -336,7 +340,9 @@ scan_dirty(struct daemon *d)
 			d->seen[at] = e;
 			d->nseen++;
 		}
-		tell(d, &r);
+		/* The whole record (its sealed text) only for an event someone hears. */
+		if (control_listening(d->ctl) && store_get_msg(st, e.id, &r) == MESH_OK)
+			tell(d, &r);
 	}
 	d->ndirty = 0;
 	return 0;

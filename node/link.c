@@ -41,7 +41,7 @@ node_link_acked(struct node *n, const uint8_t id[APAGON_HASH])
 {
 	struct msg_rec rec;
 
-	if (store_get_msg(n->st, id, &rec) != MESH_OK || rec.dir != MSG_OUT)
+	if (store_get_msg_brief(n->st, id, &rec) != MESH_OK || rec.dir != MSG_OUT)
 		return;
 	store_msg_add_sent(n->st, id, 1, 0);
 }

@@ -196,7 +196,7 @@ node_batch_end(void *ctx, int commit)
 				n->rq[keep++] = n->rq[i];
 				continue;
 			}
-			if (store_get_msg(n->st, n->rq[i].id, &rec) != MESH_OK || rec.dir != MSG_IN ||
+			if (store_get_msg_brief(n->st, n->rq[i].id, &rec) != MESH_OK || rec.dir != MSG_IN ||
 			    memcmp(rec.peer_pk, sender, APAGON_SIGN_PK) != 0)
 				continue;
 			memcpy(ids[count++], n->rq[i].id, APAGON_HASH);
@@ -237,15 +237,14 @@ take_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[APA
 	if ((count = bundle_receipt_ids(b, ids, APAGON_RECEIPT_MAX_IDS)) < 0)
 		return count;
 	for (int i = 0; i < count; i++) {
-		if (store_get_msg(n->st, ids[i], &rec) != MESH_OK || rec.dir != MSG_OUT ||
+		if (store_get_msg_brief(n->st, ids[i], &rec) != MESH_OK || rec.dir != MSG_OUT ||
 		    memcmp(rec.peer_pk, sender_pk, APAGON_SIGN_PK) != 0 || rec.state == OUT_DELIVERED)
 			continue;
 		/* The recipient's own word for when, unless its clock is implausible. */
 		when = at < rec.local_time - n->ax.skew || at > now + n->ax.skew ? now : at;
 		if ((rc = store_msg_set_state(n->st, ids[i], OUT_DELIVERED, when, NULL)) != MESH_OK)
 			return rc;
-		store_unpin_bundle(n->st, ids[i]);
-		rc = store_purge_bundle(n->st, ids[i]);
+		rc = store_purge_bundle(n->st, ids[i]);        /* pinned or not */
 		if (rc != MESH_OK && rc != MESH_ENOTFOUND)
 			return rc;
 		done++;
@@ -330,7 +329,7 @@ collect_pending(void *ctx, const struct stored_bundle *sb)
 	if (sb->own || !bundle_type_sealed(sb->type) ||
 	    memcmp(sb->recipient, p->node->key_id, APAGON_KEYID) != 0)
 		return 0;
-	if (sb->type == BUNDLE_MSG && store_get_msg(p->node->st, sb->id, &rec) == MESH_OK)
+	if (sb->type == BUNDLE_MSG && store_get_msg_brief(p->node->st, sb->id, &rec) == MESH_OK)
 		return 0;
 	if (p->skip > 0) {
 		p->skip--;
@@ -380,7 +379,7 @@ try_pending(struct node *n, const uint8_t *raw, size_t len, int64_t now)
 	/* Still waiting if collect_pending would take it again. */
 	if (store_has_bundle(n->st, b.id) <= 0)
 		return 1;
-	if (b.h.type == BUNDLE_MSG && store_get_msg(n->st, b.id, &rec) == MESH_OK)
+	if (b.h.type == BUNDLE_MSG && store_get_msg_brief(n->st, b.id, &rec) == MESH_OK)
 		return 1;
 	return 0;
 }

@@ -7,8 +7,9 @@
  *   inbox, outbox                             the messages (inbox marks them read)
  *   import {path}, export {path}              files, paths absolute
  *   status, peers                             the daemon, its links and its peers
- *   subscribe                                 events as notifications:
- *       message.received, message.state, peer.up, peer.down
+ *   subscribe {text?}                         events as notifications:
+ *       message.received, message.state, peer.up, peer.down; with "text": false,
+ *       message.received leaves the text out (and the daemon does not open it)
  */
 #include "daemon_internal.h"
 
@@ -577,9 +578,15 @@ rpc_call(void *ctx, struct control_client *client, const char *method, const cJS
 	if (strcmp(method, "export") == 0)
 		return m_export(d, params, code, msg, cap);
 	if (strcmp(method, "subscribe") == 0) {
-		cJSON *r = cJSON_CreateObject(), *ev = cJSON_AddArrayToObject(r, "events");
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(params, "text");
+		cJSON *r, *ev;
 
-		control_subscribe(client);
+		if (t && !cJSON_IsBool(t))
+			FAIL(RPC_INVALID_PARAMS, "subscribe: \"text\" must be true or false");
+		r = cJSON_CreateObject();
+		ev = cJSON_AddArrayToObject(r, "events");
+		control_subscribe(client, !cJSON_IsFalse(t));
+		cJSON_AddBoolToObject(r, "text", !cJSON_IsFalse(t));
 		cJSON_AddItemToArray(ev, cJSON_CreateString("message.received"));
 		cJSON_AddItemToArray(ev, cJSON_CreateString("message.state"));
 		cJSON_AddItemToArray(ev, cJSON_CreateString("peer.up"));

@@ -211,12 +211,16 @@ static const char usage_peers[] =
 "running apagond.\n";
 
 static const char usage_watch[] =
-"usage: apagon [--dir DIR] [--json] watch\n"
+"usage: apagon [--dir DIR] [--json] watch [--no-text]\n"
 "\n"
 "Follow the daemon's live events until interrupted (Ctrl-C): messages received,\n"
 "changes of state of sent messages (sent, delivered, expired), peers up and down.\n"
 "With --json, one JSON object per line, with its \"event\" name. Messages that\n"
-"arrive while nobody watches wait in the inbox. Needs a running apagond.\n";
+"arrive while nobody watches wait in the inbox. Needs a running apagond.\n"
+"\n"
+"  --no-text   say who sent each message, and when, but not its text (the daemon\n"
+"              does not open it for this watcher): for a notifier or a status\n"
+"              screen; read the texts with apagon inbox\n";
 
 static const struct verb verbs[] = {
 	{ "init",          cmd_init,     usage_init },

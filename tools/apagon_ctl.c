@@ -734,16 +734,23 @@ cmd_watch(struct cli *c, int argc, char **argv)
 {
 	struct reader r = { -1, NULL, 0, 0 };
 	struct sigaction sa;
-	cJSON *resp;
+	int no_text = 0;
+	const struct cli_opt opts[] = {
+		{ "--no-text", NULL, &no_text },
+		{ NULL, NULL, NULL },
+	};
+	cJSON *resp, *params;
 	char *line;
 	int fd, npos, rc;
 
-	if ((rc = cli_parse(c, argc, argv, NULL, NULL, 0, &npos)) != CLI_OK)
+	if ((rc = cli_parse(c, argc, argv, opts, NULL, 0, &npos)) != CLI_OK)
 		return rc;
 	if ((rc = need_daemon(c, &fd)) != CLI_OK)
 		return rc;
 	r.fd = fd;
-	if ((resp = ctl_call(c, fd, &r, "subscribe", NULL)) == NULL) {
+	params = cJSON_CreateObject();
+	cJSON_AddBoolToObject(params, "text", !no_text);
+	if ((resp = ctl_call(c, fd, &r, "subscribe", params)) == NULL) {
 		close(fd);
 		free(r.buf);
 		return CLI_FAIL;

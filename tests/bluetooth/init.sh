@@ -567,14 +567,16 @@ stop bob
 fi
 
 # ---- 8. bench: bundle goodput over one L2CAP link, then raw bytes over the same ----
-# bench_case SUFFIX N COPIES: alice queues N messages for bob while he is away, each
-# of COPIES times the 1 kB line above; bob comes back and takes them over one link;
-# then raw bytes, the same count, over fresh links between the same controllers.
-# Prints BENCH bt.*SUFFIX lines.
-bench_case() {
-	sfx=$1 N=$2 copies=$3
-	tag="bench$sfx"
-	text=$(awk -v b="$big" -v k="$copies" 'BEGIN { for (i = 0; i < k; i++) printf "%s", b }')
+# The host's load moves the emulated CPU's speed from one second to the next, so the
+# two are measured in pairs: a round is the bundles, then the same byte count raw,
+# at once; bench_case runs three rounds and reports the median round.
+
+# bundle_run TAG N TEXT: alice queues N messages for bob while he is away; bob comes
+# back and takes them over one link. Sets bytes, ours (bytes a second), got (messages
+# heard), tf, t1, nf (first and last stored, how many with the first), and keeps the
+# window's CPU counters in /tmp/cpu0b.txt and /tmp/cpu1b.txt. alice is running.
+bundle_run() {
+	tag=$1 N=$2 text=$3
 	stop bob
 	apagon --dir /nodes/alice export --out /tmp/e0.apg >/dev/null 2>&1
 	i=1
@@ -590,10 +592,15 @@ bench_case() {
 	# watcher also reads the CPU counters at both ends of that window, and nothing
 	# else runs meanwhile: the script only sleeps until the watcher is done (a CLI
 	# call or a grep a moment would take the one emulated CPU from the transfer).
+	# The watcher asks for no texts (watch --no-text): only times are needed, and
+	# texts would have bob open each one again and pass it through the CLI and awk,
+	# on the CPU the transfer runs on. Every message.received in the window is
+	# one of the N (nothing else is sent to bob); the texts are checked in bob's
+	# inbox once the window is over.
 	echo "# no links yet" >/nodes/bob/apagon.conf
 	start bob
 	rm -f /tmp/watch.done
-	apagon --dir /nodes/bob --json watch 2>/dev/null | awk -v n="$N" -v tag="$tag " \
+	apagon --dir /nodes/bob --json watch --no-text 2>/dev/null | awk -v n="$N" \
 	    -v pids="btvirt=$(pidof btvirt) alice=$PID_alice bob=$PID_bob" '
 	function snap(f,   l, a, k, q, kv) {
 		getline l < "/proc/uptime"; close("/proc/uptime"); split(l, a, " ")
@@ -617,9 +624,9 @@ bench_case() {
 	{
 		getline u < "/proc/uptime"; close("/proc/uptime"); split(u, a, " ")
 		print a[1], $0; fflush()
-		if (!up && /"peer.up"/) { up = 1; snap("/tmp/cpu0.txt") }
-		if (/"message.received"/ && index($0, tag) && ++got >= n) {
-			snap("/tmp/cpu1.txt"); print "" > "/tmp/watch.done"; exit
+		if (!up && /"peer.up"/) { up = 1; snap("/tmp/cpu0b.txt") }
+		if (/"message.received"/ && ++got >= n) {
+			snap("/tmp/cpu1b.txt"); print "" > "/tmp/watch.done"; exit
 		}
 	}' >/tmp/watch.txt &
 	sleep 1
@@ -628,38 +635,35 @@ bench_case() {
 	w=0
 	while [ ! -e /tmp/watch.done ] && [ $w -lt 300 ]; do sleep 1; w=$((w + 1)); done
 	sleep 1
-	echo "INFO [$tag] bundle transfer CPU, link up to last stored: $(cpu_diff /tmp/cpu0.txt /tmp/cpu1.txt)"
-	cp /tmp/cpu0.txt /tmp/cpu0b.txt
-	cp /tmp/cpu1.txt /tmp/cpu1b.txt
+	echo "INFO [$tag] bundle transfer CPU, link up to last stored: $(cpu_diff /tmp/cpu0b.txt /tmp/cpu1b.txt)"
 	echo "INFO [$tag] bob's session with alice: $(peers_lines bob | grep '"member":"alice"' |
 	    grep -o '"\(rx_frames\|rx_bytes\|tx_frames\|sync_rounds\|bundles_in\|bundles_deferred_peer\|bundles_deferred_sender\)":[0-9]*' |
 	    tr '\n' ' ')"
 	kill $(pidof apagon) 2>/dev/null
 	t0=$(awk '/"peer.up"/ { print $1; exit }' /tmp/watch.txt)
-	t1=$(awk -v tag="$tag " '/"message.received"/ && index($0, tag) { t = $1 } END { print t }' /tmp/watch.txt)
-	tf=$(awk -v tag="$tag " '/"message.received"/ && index($0, tag) { print $1; exit }' /tmp/watch.txt)
-	nf=$(awk -v f="$tf" -v tag="$tag " '/"message.received"/ && index($0, tag) && $1 == f { n++ } END { print n + 0 }' /tmp/watch.txt)
-	got=$(awk -v tag="$tag " '/"message.received"/ && index($0, tag) { n++ } END { print n + 0 }' /tmp/watch.txt)
-	echo "INFO [$tag] watch: $got of $N messages seen, link up at $t0"
-	echo "INFO [$tag] bundles stored, seconds after the link came up: $(awk -v a="$t0" -v tag="$tag " \
-	    '/"message.received"/ && index($0, tag) { n++; if (n == 1 || n % 10 == 0)
+	t1=$(awk '/"message.received"/ { t = $1 } END { print t }' /tmp/watch.txt)
+	tf=$(awk '/"message.received"/ { print $1; exit }' /tmp/watch.txt)
+	nf=$(awk -v f="$tf" '/"message.received"/ && $1 == f { n++ } END { print n + 0 }' /tmp/watch.txt)
+	got=$(awk '/"message.received"/ && /"from":"alice"/ { n++ } END { print n + 0 }' /tmp/watch.txt)
+	# The texts themselves, now that the window is over: all N, each once.
+	intext=$(apagon --dir /nodes/bob --json inbox 2>/dev/null | grep -o "\"$tag [0-9]*: " | sort -u | wc -l)
+	echo "INFO [$tag] watch: $got of $N messages seen (from alice), $intext of $N texts in bob's inbox, link up at $t0"
+	[ "$intext" -ge "$N" ] && [ -n "$t0" ] || got=0
+	echo "INFO [$tag] bundles stored, seconds after the link came up: $(awk -v a="$t0" \
+	    '/"message.received"/ { n++; if (n == 1 || n % 10 == 0)
 	    printf "#%d %.2f  ", n, $1 - a }' /tmp/watch.txt)"
-	ours=$(awk -v b="$bytes" -v a="$t0" -v z="$t1" 'BEGIN { d = z - a; if (d < 0.01) d = 0.01; printf "%.0f", b / d }')
-	echo "INFO [$tag] bundles: $N, $bytes bytes in $(awk -v a="$t0" -v z="$t1" 'BEGIN { print z - a }') s"
-	stop bob
-	stop alice
-	if [ "$got" -lt "$N" ] || [ -z "$t0" ]; then
-		echo "INFO [$tag] not every bundle arrived: no figures"
-		start alice
-		return
-	fi
-	# Raw bytes, the same count, three times over fresh links between the same two
-	# controllers, in the same direction and roles (alice's controller dials and
-	# sends); the host's load moves the emulated CPU's speed, so the median is the
-	# figure. Both controllers are powered off and on first: whatever the daemons
-	# left running there (a discovery run, a connection attempt) ends with it. bob's
-	# controller then advertises (empty) so that alice's can dial it; on a loaded
-	# host btmgmt can time out, so the setting is read back.
+	ours=$(awk -v b="$bytes" -v a="${t0:-0}" -v z="${t1:-0}" 'BEGIN { d = z - a; if (d < 0.01) d = 0.01; printf "%.0f", b / d }')
+	echo "INFO [$tag] bundles: $N, $bytes bytes in $(awk -v a="${t0:-0}" -v z="${t1:-0}" 'BEGIN { print z - a }') s"
+}
+
+# raw_run TAG BYTES: BYTES raw over a fresh link between the same two controllers, in
+# the same direction and roles (alice's controller dials and sends); alice and bob
+# are stopped. Appends "seconds sender_cpu receiver_cpu" to /tmp/raws.txt. Both
+# controllers are powered off and on first: whatever the daemons left running there
+# (a discovery run, a connection attempt) ends with it. bob's controller then
+# advertises (empty) so that alice's can dial it; on a loaded host btmgmt can time
+# out, so the setting is read back.
+raw_run() {
 	for i in 0 1; do
 		mg -i $i power off
 		mg -i $i power on
@@ -672,78 +676,107 @@ bench_case() {
 		k=$((k + 1))
 		sleep 1
 	done
-	: >/tmp/raws.txt
-	for k in 1 2 3; do
-		bench_bt server hci1 0x83 >/tmp/server.log 2>&1 &
-		srv=$!
-		k2=0
-		while ! grep -q listening /tmp/server.log && [ $k2 -lt 10 ]; do
-			sleep 1
-			k2=$((k2 + 1))
-		done
-		cpu_snap >/tmp/cpu0.txt
-		bench_bt client hci0 "$A1" 0x83 "$bytes" >/tmp/raw.txt 2>&1
-		# The receiver is done once the sender is (it had the answer); if no link
-		# came up it still waits for one: end it.
-		k2=0
-		while ! grep -q ') Z' "/proc/$srv/stat" 2>/dev/null && [ -e "/proc/$srv" ] &&
-		    [ $k2 -lt 10 ]; do
-			sleep 1
-			k2=$((k2 + 1))
-		done
-		kill "$srv" 2>/dev/null
-		wait "$srv"
-		cpu_snap >/tmp/cpu1.txt
-		echo "INFO [$tag] raw run $k: $(tr '\n' ' ' </tmp/raw.txt) $(tr '\n' ' ' </tmp/server.log)"
-		echo "INFO [$tag] raw run $k CPU (with the dial): $(cpu_diff /tmp/cpu0.txt /tmp/cpu1.txt)"
-		# seconds, the sender's CPU, the receiver's CPU
-		awk '$1 == "raw_seconds" { t = $2 } $1 == "raw_sender_cpu_s" { s = $2 }
-		    $1 == "raw_receiver_cpu_s" { r = $2 } END { if (t != "") print t, s + 0, r + 0 }' \
-		    /tmp/raw.txt /tmp/server.log >>/tmp/raws.txt
+	bench_bt server hci1 0x83 >/tmp/server.log 2>&1 &
+	srv=$!
+	k2=0
+	while ! grep -q listening /tmp/server.log && [ $k2 -lt 10 ]; do
+		sleep 1
+		k2=$((k2 + 1))
 	done
+	cpu_snap >/tmp/cpu0.txt
+	bench_bt client hci0 "$A1" 0x83 "$2" >/tmp/raw.txt 2>&1
+	# The receiver is done once the sender is (it had the answer); if no link
+	# came up it still waits for one: end it.
+	k2=0
+	while ! grep -q ') Z' "/proc/$srv/stat" 2>/dev/null && [ -e "/proc/$srv" ] &&
+	    [ $k2 -lt 10 ]; do
+		sleep 1
+		k2=$((k2 + 1))
+	done
+	kill "$srv" 2>/dev/null
+	wait "$srv"
+	cpu_snap >/tmp/cpu1.txt
 	mg -i 1 advertising off
-	med=$(sort -n /tmp/raws.txt | awk '{ v[NR] = $0 } END { if (NR == 3) print v[2] }')
-	rawsec=$(echo "$med" | awk '{ print $1 }')
+	echo "INFO [$1] raw: $(tr '\n' ' ' </tmp/raw.txt) $(tr '\n' ' ' </tmp/server.log)"
+	echo "INFO [$1] raw CPU (with the dial): $(cpu_diff /tmp/cpu0.txt /tmp/cpu1.txt)"
+	awk '$1 == "raw_seconds" { t = $2 } $1 == "raw_sender_cpu_s" { s = $2 }
+	    $1 == "raw_receiver_cpu_s" { r = $2 } END { if (t != "") print t, s + 0, r + 0 }' \
+	    /tmp/raw.txt /tmp/server.log >>/tmp/raws.txt
+}
+
+# bench_case SUFFIX N COPIES: three rounds of N messages from alice to bob, each of
+# COPIES times the 1 kB line above, each followed by the same byte count raw. Prints
+# BENCH bt.*SUFFIX lines: the round with the median ratio, and its figures.
+bench_case() {
+	sfx=$1 N=$2 copies=$3
+	text=$(awk -v b="$big" -v k="$copies" 'BEGIN { for (i = 0; i < k; i++) printf "%s", b }')
+	: >/tmp/rounds.txt
+	for r in 1 2 3; do
+		tag="bench$sfx.$r"
+		bundle_run "$tag" "$N" "$text"
+		stop bob
+		stop alice
+		if [ "$got" -lt "$N" ]; then
+			echo "INFO [$tag] not every bundle arrived: no figures from this round"
+			start alice
+			continue
+		fi
+		: >/tmp/raws.txt
+		raw_run "$tag" "$bytes"
+		start alice
+		raw=$(awk -v b="$bytes" '{ if ($1 > 0) printf "%.0f", b / $1 }' /tmp/raws.txt)
+		if [ -z "$raw" ]; then
+			echo "INFO [$tag] raw sender failed: no figures from this round"
+			continue
+		fi
+		# The same from the first bundle stored to the last: without the handshake
+		# and the first reconciliation (bundles stored together with the first are
+		# left out of the bytes).
+		stream=$(awk -v b="$bytes" -v n="$N" -v k="$nf" -v a="$tf" -v z="$t1" -v r="$raw" \
+		    'BEGIN { if (k >= n) { print "-"; exit } d = z - a; if (d < 0.01) d = 0.01;
+		    printf "%.3f", b * (n - k) / n / d / r }')
+		ab=$(awk '$1 == "alice" { a[FILENAME] = $2 } $1 == "bob" { b[FILENAME] = $2 }
+		    END { printf "%.2f %.2f", (a[ARGV[2]] - a[ARGV[1]]) / 100, (b[ARGV[2]] - b[ARGV[1]]) / 100 }' \
+		    /tmp/cpu0b.txt /tmp/cpu1b.txt)
+		ratio=$(awk -v o="$ours" -v r="$raw" 'BEGIN { printf "%.3f", o / r }')
+		echo "INFO [$tag] round $r: bundles $ours B/s, raw $raw B/s, ratio $ratio, stream $stream; CPU in the bundle window, alice and bob (s): $ab; raw (s, sender CPU, receiver CPU): $(cat /tmp/raws.txt)"
+		echo "$ratio $bytes $ours $raw $stream $ab $(cat /tmp/raws.txt)" >>/tmp/rounds.txt
+	done
 	# What every bundle's cryptography costs on this emulated CPU, which the raw
 	# sender never pays: with one CPU for both ends and the air, the bundles can
 	# take no less than the raw bytes' time plus this, N times.
 	bench_bt crypto $((bytes / N)) >/tmp/crypto.txt 2>&1
-	echo "INFO [$tag] $(tr '\n' ' ' </tmp/crypto.txt)"
+	echo "INFO [bench$sfx] $(tr '\n' ' ' </tmp/crypto.txt)"
 	cus=$(awk '$1 == "crypto_us_per_bundle" { print $2 }' /tmp/crypto.txt)
-	if [ -n "$rawsec" ] && awk -v r="$rawsec" 'BEGIN { exit !(r > 0) }'; then
-		raw=$(awk -v b="$bytes" -v r="$rawsec" 'BEGIN { printf "%.0f", b / r }')
-		echo "BENCH bt.bundle_bytes$sfx $bytes"
-		echo "BENCH bt.bundle_bytes_per_s$sfx $ours"
-		echo "BENCH bt.raw_bytes_per_s$sfx $raw"
-		echo "BENCH bt.goodput_vs_raw$sfx $(awk -v o="$ours" -v r="$raw" 'BEGIN { printf "%.3f", o / r }')"
-		# The same, from the first bundle stored to the last: without the
-		# handshake and the first reconciliation (bundles stored together with the
-		# first are left out of the bytes).
-		if [ "$nf" -lt "$N" ]; then
-			echo "BENCH bt.stream_goodput_vs_raw$sfx $(awk -v b="$bytes" -v n="$N" -v k="$nf" \
-			    -v a="$tf" -v z="$t1" -v r="$raw" 'BEGIN { d = z - a; if (d < 0.01) d = 0.01;
-			    printf "%.3f", b * (n - k) / n / d / r }')"
-		fi
-		if [ -n "$cus" ]; then
-			echo "BENCH bt.crypto_us_per_bundle$sfx $cus"
-			echo "BENCH bt.crypto_ceiling_vs_raw$sfx $(awk -v r="$rawsec" -v c="$cus" -v n="$N" \
-			    'BEGIN { printf "%.3f", r / (r + n * c / 1e6) }')"
-		fi
-		# The CPU ceiling: the raw time plus only the CPU the two daemons spent in the
-		# window beyond what the raw sender and receiver spent, as if the link and
-		# everything else cost nothing more. One emulated CPU runs both ends and
-		# the air, so the bundles cannot beat it.
-		ab=$(awk '$1 == "alice" { a[FILENAME] = $2 } $1 == "bob" { b[FILENAME] = $2 }
-		    END { printf "%.2f %.2f", (a[ARGV[2]] - a[ARGV[1]]) / 100, (b[ARGV[2]] - b[ARGV[1]]) / 100 }' \
-		    /tmp/cpu0b.txt /tmp/cpu1b.txt)
-		echo "INFO [$tag] CPU in the bundle window: alice, bob (s): $ab; raw median run (s, sender CPU, receiver CPU): $med"
-		echo "BENCH bt.receiver_cpu_ms_per_bundle$sfx $(echo "$ab" | awk -v n="$N" '{ printf "%.1f", $2 * 1000 / n }')"
-		echo "BENCH bt.cpu_ceiling_vs_raw$sfx $(echo "$ab $med" | awk '{ extra = $1 - $4 + $2 - $5;
-		    if (extra < 0) extra = 0; printf "%.3f", $3 / ($3 + extra) }')"
-	else
-		echo "INFO [$tag] raw sender failed"
+	nr=$(wc -l </tmp/rounds.txt)
+	if [ "$nr" -eq 0 ]; then
+		echo "INFO [bench$sfx] no round gave figures"
+		return
 	fi
-	start alice
+	echo "INFO [bench$sfx] rounds with figures: $nr of 3; ratios: $(awk '{ printf "%s ", $1 }' /tmp/rounds.txt)"
+	# The median round (the lower middle one of two).
+	set -- $(sort -n /tmp/rounds.txt | awk -v n="$nr" 'NR == int((n + 1) / 2)')
+	ratio=$1 bytes=$2 ours=$3 raw=$4 stream=$5 ca=$6 cb=$7 rawsec=$8 rs=$9 rr=${10}
+	echo "BENCH bt.goodput_rounds$sfx $nr"
+	echo "BENCH bt.bundle_bytes$sfx $bytes"
+	echo "BENCH bt.bundle_bytes_per_s$sfx $ours"
+	echo "BENCH bt.raw_bytes_per_s$sfx $raw"
+	echo "BENCH bt.goodput_vs_raw$sfx $ratio"
+	echo "BENCH bt.goodput_vs_raw_lowest$sfx $(sort -n /tmp/rounds.txt | awk 'NR == 1 { print $1 }')"
+	echo "BENCH bt.goodput_vs_raw_highest$sfx $(sort -n /tmp/rounds.txt | awk '{ v = $1 } END { print v }')"
+	[ "$stream" = - ] || echo "BENCH bt.stream_goodput_vs_raw$sfx $stream"
+	if [ -n "$cus" ]; then
+		echo "BENCH bt.crypto_us_per_bundle$sfx $cus"
+		echo "BENCH bt.crypto_ceiling_vs_raw$sfx $(awk -v r="$rawsec" -v c="$cus" -v n="$N" \
+		    'BEGIN { printf "%.3f", r / (r + n * c / 1e6) }')"
+	fi
+	# The CPU ceiling: the raw time plus only the CPU the two daemons spent in the
+	# window beyond what the raw sender and receiver spent, as if the link and
+	# everything else cost nothing more. One emulated CPU runs both ends and the
+	# air, so the bundles cannot beat it.
+	echo "BENCH bt.receiver_cpu_ms_per_bundle$sfx $(awk -v b="$cb" -v n="$N" 'BEGIN { printf "%.1f", b * 1000 / n }')"
+	echo "BENCH bt.cpu_ceiling_vs_raw$sfx $(awk -v a="$ca" -v b="$cb" -v t="$rawsec" -v s="$rs" -v r="$rr" \
+	    'BEGIN { extra = a - s + b - r; if (extra < 0) extra = 0; printf "%.3f", t / (t + extra) }')"
 }
 
 if [ "$BENCH" = 1 ]; then

@@ -69,6 +69,10 @@ check peers_text_lists_member out_has "bob ("
 "$APAGON_BIN" --dir bob --json watch >"$T/watch.out" 2>"$T/watch.err" &
 WATCH=$!
 PIDS="$PIDS $WATCH"
+# A second watcher that asked for no texts: the same event, the text left out.
+"$APAGON_BIN" --dir bob --json watch --no-text >"$T/watch_nt.out" 2>"$T/watch_nt.err" &
+WATCH_NT=$!
+PIDS="$PIDS $WATCH_NT"
 sleep 0.5
 run --dir alice send --to bob --precedence flash "Generator at the north gate"
 check send_through_daemon rc_is 0
@@ -77,6 +81,12 @@ check message_reaches_bob wait_for 30 inbox_has bob "Generator at the north gate
 check outbox_says_delivered wait_for 30 delivered alice
 check watch_saw_message wait_for 30 grep -q '"event":"message.received"' "$T/watch.out"
 check watch_saw_text grep -q 'Generator at the north gate' "$T/watch.out"
+check watch_no_text_saw_message wait_for 30 grep -q '"event":"message.received".*"from":"alice"\|"from":"alice".*"event":"message.received"' "$T/watch_nt.out"
+check watch_no_text_has_no_text sh -c '! grep -q "Generator at the north gate\|\"text\"" "$1"' sh "$T/watch_nt.out"
+kill -INT "$WATCH_NT" 2>/dev/null
+wait "$WATCH_NT" 2>/dev/null
+run --dir bob watch --no-text extra
+check watch_no_text_refuses_extra_args [ "$rc" -ne 0 ]
 kill -INT "$WATCH" 2>/dev/null
 wait "$WATCH" 2>/dev/null
 rc=$?

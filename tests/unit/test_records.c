@@ -412,6 +412,27 @@ test_messages(void)
 	CHECK_EQ(got.sealed_len, 5);
 	CHECK(memcmp(got.sealed_text, text[0], 5) == 0);
 	CHECK(strcmp(got.reason, "") == 0);
+	{
+		/* The brief read: every column before the text, none of the text. */
+		struct msg_rec brief;
+
+		memset(&brief, 0xa5, sizeof brief);
+		CHECK_EQ(store_get_msg_brief(s, id, &brief), MESH_OK);
+		CHECK(memcmp(brief.bundle_id, got.bundle_id, sizeof got.bundle_id) == 0);
+		CHECK_EQ(brief.dir, got.dir);
+		CHECK_EQ(brief.state, got.state);
+		CHECK_EQ(brief.precedence, got.precedence);
+		CHECK_EQ(brief.created, got.created);
+		CHECK_EQ(brief.local_time, got.local_time);
+		CHECK_EQ(brief.expires_at, got.expires_at);
+		CHECK_EQ(brief.sent_count, got.sent_count);
+		CHECK(memcmp(brief.peer_pk, got.peer_pk, sizeof got.peer_pk) == 0);
+		CHECK(strcmp(brief.reason, got.reason) == 0);
+		CHECK(brief.sealed_text == NULL);
+		CHECK_EQ(brief.sealed_len, 0);
+		fill(id, sizeof id, 0x42);
+		CHECK_EQ(store_get_msg_brief(s, id, &brief), MESH_ENOTFOUND);
+	}
 	fill(id, sizeof id, 0x42);
 	CHECK_EQ(store_get_msg(s, id, &got), MESH_ENOTFOUND);
 

@@ -49,6 +49,68 @@ test_open_reopen(void)
 	}
 }
 
+/* Turn a version-3 file's messages back into version 2's: the texts in the rows. */
+#define V3_TO_V2 \
+	"ALTER TABLE messages ADD COLUMN sealed_text BLOB NOT NULL DEFAULT x'';" \
+	"UPDATE messages SET sealed_text = (SELECT t.sealed_text FROM message_texts t " \
+	"  WHERE t.bundle_id = messages.bundle_id);" \
+	"DROP TABLE message_texts;"
+
+/* A version-2 file (texts in the message rows) is migrated in place, texts kept. */
+static void
+test_migrate_from_v2(void)
+{
+	struct store *s = open_named("v2.db");
+	struct msg_rec m, got;
+	uint8_t sealed[3][40];
+	char path[256];
+	sqlite3 *db = NULL;
+
+	for (int i = 0; i < 3; i++) {
+		memset(&m, 0, sizeof m);
+		fill(m.bundle_id, sizeof m.bundle_id, (uint8_t)(20 + i));
+		memset(sealed[i], 0x30 + i, sizeof sealed[i]);
+		m.dir = i ? MSG_IN : MSG_OUT;
+		m.state = i ? IN_UNREAD : OUT_SENT;
+		m.exported = i;
+		m.sealed_text = sealed[i];
+		m.sealed_len = sizeof sealed[i] - (size_t)i;
+		CHECK_EQ(store_put_msg(s, &m), MESH_OK);
+	}
+	store_close(s);
+	path_of(path, sizeof path, "v2.db");
+	CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ(sqlite3_exec(db, V3_TO_V2 "PRAGMA user_version = 2;", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	CHECK_EQ(sql_int("v2.db", "PRAGMA user_version"), 2);
+	CHECK_EQ(sql_int("v2.db", "SELECT count(*) FROM pragma_table_info('messages') "
+	    "WHERE name = 'sealed_text'"), 1);
+
+	s = open_named("v2.db");
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_EQ(sql_int("v2.db", "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	CHECK_EQ(sql_int("v2.db", "SELECT count(*) FROM pragma_table_info('messages') "
+	    "WHERE name = 'sealed_text'"), 0);
+	CHECK_EQ(sql_int("v2.db", "SELECT count(*) FROM message_texts"), 3);
+	for (int i = 0; i < 3; i++) {
+		fill(m.bundle_id, sizeof m.bundle_id, (uint8_t)(20 + i));
+		CHECK_EQ(store_get_msg(s, m.bundle_id, &got), MESH_OK);
+		CHECK_EQ(got.exported, i);
+		CHECK_EQ(got.sealed_len, sizeof sealed[i] - (size_t)i);
+		CHECK(memcmp(got.sealed_text, sealed[i], got.sealed_len) == 0);
+	}
+	/* A change of state leaves the text alone. */
+	fill(m.bundle_id, sizeof m.bundle_id, 20);
+	CHECK_EQ(store_msg_set_state(s, m.bundle_id, OUT_DELIVERED, 99, NULL), MESH_OK);
+	CHECK_EQ(store_get_msg(s, m.bundle_id, &got), MESH_OK);
+	CHECK_EQ(got.state, OUT_DELIVERED);
+	CHECK(memcmp(got.sealed_text, sealed[0], got.sealed_len) == 0);
+	store_close(s);
+}
+
 /* A version-1 file (exports and peers in one count) is migrated in place. */
 static void
 test_migrate_from_v1(void)
@@ -71,7 +133,7 @@ test_migrate_from_v1(void)
 	/* Turn the file back into version 1. */
 	path_of(path, sizeof path, "v1.db");
 	CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
-	CHECK_EQ(sqlite3_exec(db, "ALTER TABLE messages DROP COLUMN exported;"
+	CHECK_EQ(sqlite3_exec(db, V3_TO_V2 "ALTER TABLE messages DROP COLUMN exported;"
 	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	CHECK_EQ(sql_int("v1.db", "PRAGMA user_version"), 1);
@@ -366,6 +428,19 @@ collect(void *ctx, const struct stored_bundle *sb)
 }
 
 static int
+collect_brief(void *ctx, const struct stored_bundle *sb)
+{
+	struct seen *seen = ctx;
+
+	CHECK(sb->raw == NULL);
+	CHECK_EQ(sb->raw_len, 0);
+	if (seen->n < 32)
+		seen->tags[seen->n] = sb->id[0];
+	seen->n++;
+	return 0;
+}
+
+static int
 nested_collect(void *ctx, const struct stored_bundle *sb)
 {
 	struct seen *seen = ctx, inner = { .n = 0 };
@@ -419,6 +494,12 @@ test_each_bundle(void)
 	CHECK_EQ(store_each_bundle(s, 100, collect, &seen), 42);
 	CHECK_EQ(seen.n, 2);
 
+	/* The brief walk: the same bundles in the same order, without their bytes. */
+	memset(&seen, 0, sizeof seen);
+	CHECK_EQ(store_each_bundle_brief(s, 100, collect_brief, &seen), MESH_OK);
+	CHECK_EQ(seen.n, (int)sizeof want);
+	CHECK(memcmp(seen.tags, want, sizeof want) == 0);
+
 	/* The statement is usable again after an early stop, and nested use works. */
 	memset(&seen, 0, sizeof seen);
 	seen.s = s;
@@ -458,6 +539,7 @@ main(int argc, char **argv)
 	static const struct test_case cases[] = {
 		TEST(test_open_reopen),
 		TEST(test_migrate_from_v1),
+		TEST(test_migrate_from_v2),
 		TEST(test_newer_schema),
 		TEST(test_meta),
 		TEST(test_counters),

@@ -451,15 +451,17 @@ build_vectors(void)
 	CHECK_EQ(bundle[3], (uint8_t)(hdr[2] ^ (mask[0] & 0x3f)));
 	for (int i = 0; i < 14; i++)
 		CHECK_EQ(bundle[4 + i], (uint8_t)(hdr[3 + i] ^ mask[1 + i]));
-	/* Signature over ctx-hash || network ID || header || body, and the ID. */
+	/* The ID over network ID || header || body; the signature over ctx-hash || ID. */
 	{
 		uint8_t pre[32 + APAGON_SIGNED_HDR];
 
 		memcpy(pre, nk.network_id, 32);
 		memcpy(pre + 32, hdr, sizeof hdr);
-		CHECK_EQ(crypto_verify_ctx(bundle + blen - 64, APAGON_CTX_BUNDLE_SIG, pre, sizeof pre,
-		    bundle + 27, 156, a_pk), 0);
 		crypto_hash_ctx2(id, 32, APAGON_CTX_BUNDLE_ID, pre, sizeof pre, bundle + 27, 156, NULL, 0);
+		CHECK_EQ(crypto_verify_ctx(bundle + blen - 64, APAGON_CTX_BUNDLE_SIG, id, 32, NULL, 0,
+		    a_pk), 0);
+		CHECK(crypto_verify_ctx(bundle + blen - 64, APAGON_CTX_BUNDLE_SIG, pre, sizeof pre,
+		    bundle + 27, 156, a_pk) != 0);      /* not over the bytes themselves */
 	}
 	put_hex("bundle", bundle, (size_t)blen);
 	put_hex("bundle_id", id, 32);
