@@ -97,6 +97,17 @@ bt_rx_pending(const struct bt_rx *rx)
 	return rx->hlen + (rx->hlen == BT_FRAME_HDR ? rx->got : 0);
 }
 
+size_t
+bt_tx_room(size_t queued, size_t max)
+{
+	size_t room;
+
+	if (queued + BT_FRAME_HDR >= max)
+		return 0;
+	room = max - queued - BT_FRAME_HDR;
+	return room > BT_FRAME_MAX ? BT_FRAME_MAX : room;
+}
+
 void
 bt_rx_free(struct bt_rx *rx)
 {

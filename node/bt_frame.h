@@ -63,6 +63,11 @@ int bt_rx_feed(struct bt_rx *rx, const uint8_t *data, size_t len,
 /* Bytes of a partial frame held (header included): what a disconnect drops. */
 size_t bt_rx_pending(const struct bt_rx *rx);
 
+/* The largest frame a link's send queue still takes whole, when `queued` bytes wait
+ * in it and it holds at most `max`: 0 when not even a header fits; never more than
+ * BT_FRAME_MAX. */
+size_t bt_tx_room(size_t queued, size_t max);
+
 void bt_rx_free(struct bt_rx *rx);
 
 #endif

@@ -164,8 +164,24 @@ flush(struct peer_link *pl)
 
 	if (!pl->s)
 		return;
-	while ((n = session_output(pl->s, buf, sizeof buf, session_clock())) > 0) {
-		int rc = pl->p->t->ops->send(pl->p->t, pl->p, buf, n);
+	for (;;) {
+		size_t cap = sizeof buf;
+		int rc;
+
+		/* A transport whose queue is full takes nothing more: the session keeps
+		 * what it would say (bundles, results) until the queue drains and the
+		 * daemon's next turn comes here again. */
+		if (pl->p->t->ops->room) {
+			size_t room = pl->p->t->ops->room(pl->p->t, pl->p);
+
+			if (room < SESSION_MIN_FRAME)
+				break;
+			if (room < cap)
+				cap = room;
+		}
+		if ((n = session_output(pl->s, buf, cap, session_clock())) == 0)
+			break;
+		rc = pl->p->t->ops->send(pl->p->t, pl->p, buf, n);
 
 		/* A lost frame is the session's to retry; the broker holds nothing. */
 		if (rc != 0 && rc != -ENOTCONN)

@@ -95,6 +95,10 @@ struct transport_ops {
 	int64_t (*timeout)(const struct transport *, uint64_t now_ms);
 	/* Queue one frame for a peer. -ENOTCONN while down, -EMSGSIZE when too big. */
 	int   (*send)(struct transport *, const struct transport_peer *, const uint8_t *, size_t);
+	/* Optional: the largest frame send() would take for this peer now (0: none until
+	 * its queue drains). The sessions ask no more of a peer's session than this, so
+	 * a full queue holds frames back instead of refusing them. NULL: no limit. */
+	size_t (*room)(const struct transport *, const struct transport_peer *);
 	/* Say goodbye where the bearer can, free everything; peer_down for each peer. */
 	void  (*close)(struct transport *);
 	void  (*info)(const struct transport *, struct transport_info *);

@@ -866,7 +866,7 @@ bt_send(struct transport *t, const struct transport_peer *p, const uint8_t *buf,
 			c = q;
 	if (!c)
 		return -ENOTCONN;
-	if (c->tx_len - c->tx_off + BT_FRAME_HDR + len > BT_TX_MAX) {
+	if (len > bt_tx_room(c->tx_len - c->tx_off, BT_TX_MAX)) {
 		b->n.tx_full++;
 		return -ENOBUFS;
 	}
@@ -887,6 +887,17 @@ bt_send(struct transport *t, const struct transport_peer *p, const uint8_t *buf,
 	trace(b, "tx", len);
 	flush_tx(c);
 	return 0;
+}
+
+static size_t
+bt_room(const struct transport *t, const struct transport_peer *p)
+{
+	const struct bt *b = t->ctx;
+
+	for (const struct bt_conn *c = b && b->state == BT_UP ? b->conns : NULL; c; c = c->next)
+		if (&c->peer == p && !c->dead && c->up)
+			return bt_tx_room(c->tx_len - c->tx_off, BT_TX_MAX);
+	return SIZE_MAX;        /* down: send() says so, as before */
 }
 
 static void
@@ -988,6 +999,7 @@ const struct transport_ops transport_bt_ops = {
 	.ready = bt_ready,
 	.timeout = bt_timeout,
 	.send = bt_send,
+	.room = bt_room,
 	.close = bt_close,
 	.info = bt_info,
 	.peers = bt_peers,

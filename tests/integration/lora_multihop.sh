@@ -152,9 +152,9 @@ while [ "$round" -lt 5 ] && [ "$(cat "$T/hidden.count")" -lt 1 ]; do
 	round=$((round + 1))
 	ok=1
 	for i in 1 2 3; do
-		"$APAGON_BIN" --dir n1 send --to n4 "hidden a$round.$i" >/dev/null 2>&1 &
+		"$APAGON_BIN" --dir n1 send --to n4 "hidden a$round.$i" >/dev/null 2>>"$T/hidden.err" &
 		a=$!
-		"$APAGON_BIN" --dir n3 send --to n2 "hidden b$round.$i" >/dev/null 2>&1 &
+		"$APAGON_BIN" --dir n3 send --to n2 "hidden b$round.$i" >/dev/null 2>>"$T/hidden.err" &
 		b=$!
 		wait "$a"
 		ra=$?
@@ -163,6 +163,7 @@ while [ "$round" -lt 5 ] && [ "$(cat "$T/hidden.count")" -lt 1 ]; do
 		[ "$ra" -eq 0 ] && [ "$rb" -eq 0 ] || ok=0
 	done
 	check "hidden_round_${round}_sent" [ "$ok" -eq 1 ]
+	[ "$ok" -eq 1 ] || { echo "why a send failed:" >&2; cat "$T/hidden.err" >&2; }
 	# all_in NODE LETTER: every message of the rounds so far is in NODE's inbox.
 	all_in() {
 		n=$("$APAGON_BIN" --dir "$1" --json inbox | grep -o "hidden $2[0-9]*\.[0-9]" |

@@ -147,6 +147,20 @@ static const uint8_t key_b[APAGON_KEY] = { 9, 9, 9 };
 #define T0 1790000000
 #define BT_TOKEN_VECTOR "0001020304050607d1b5676027e2c2e2"
 
+/* The send queue's room: what fits whole with its header, capped at the largest frame;
+ * the transport's send() refuses exactly what room() says does not fit. */
+static void
+test_frame_tx_room(void)
+{
+	CHECK_EQ(bt_tx_room(0, 1 << 20), BT_FRAME_MAX);
+	CHECK_EQ(bt_tx_room((1 << 20) - BT_FRAME_MAX - BT_FRAME_HDR, 1 << 20), BT_FRAME_MAX);
+	CHECK_EQ(bt_tx_room((1 << 20) - 1000, 1 << 20), 1000 - BT_FRAME_HDR);
+	CHECK_EQ(bt_tx_room((1 << 20) - BT_FRAME_HDR - 1, 1 << 20), 1);
+	CHECK_EQ(bt_tx_room((1 << 20) - BT_FRAME_HDR, 1 << 20), 0);
+	CHECK_EQ(bt_tx_room(1 << 20, 1 << 20), 0);
+	CHECK_EQ(bt_tx_room((1 << 20) + 5, 1 << 20), 0);
+}
+
 static void
 test_token_checks_and_rotates(void)
 {
@@ -636,6 +650,7 @@ main(int argc, char **argv)
 		TEST(test_frame_partial_is_never_passed_up),
 		TEST(test_frame_refuses_bad_headers),
 		TEST(test_frame_largest),
+		TEST(test_frame_tx_room),
 		TEST(test_token_checks_and_rotates),
 		TEST(test_token_vector),
 		TEST(test_adv_build_and_find),
