@@ -403,7 +403,7 @@ check(struct accept_ctx *ax, struct bundle *b, union body *u, const uint8_t *buf
 {
 	struct chain ch;
 	struct member old;
-	int is_authority, cached, rc;
+	int is_authority, cached, held, rc;
 
 	/* 1 size, 2 decode, 3 network */
 	if (len < APAGON_BUNDLE_MIN || len > APAGON_MAX_BUNDLE)
@@ -412,15 +412,24 @@ check(struct accept_ctx *ax, struct bundle *b, union body *u, const uint8_t *buf
 		return rc;
 	memcpy(res->id, b->id, APAGON_HASH);
 	res->type = b->h.type;
+
+	/* 4 duplicate: a bundle held, or tombstoned, is refused before any public-key
+	 * work. Its ID covers every signed byte, so it is the bundle we hold, whatever
+	 * its copy's signature bytes or hop count; nothing of it is stored or forwarded.
+	 * Copies are the common case in a flooding mesh. */
+	if ((held = store_has_bundle(ax->st, b->id)) < 0)
+		return held;
+	if (held)
+		return MESH_EDUPLICATE;
 	if (decode_body(b, u) != MESH_OK)
 		return MESH_EDECODE;
 
-	/* 4 signature */
+	/* 5 signature */
 	rc = sender_and_signature(ax, b, u, now, res->sender_pk, &ch, &is_authority, &cached);
 	if (rc != MESH_OK)
 		return rc;
 
-	/* 5 certificate chain and validity, then the bundle's own lifetime */
+	/* 6 certificate chain and validity, then the bundle's own lifetime */
 	if (is_authority) {
 		if (b->h.type != BUNDLE_REVOKE)
 			return MESH_ECHAIN;     /* the authority only ever revokes */
@@ -444,7 +453,7 @@ check(struct accept_ctx *ax, struct bundle *b, union body *u, const uint8_t *buf
 	if (res->expires_at <= now)
 		return MESH_EEXPIRED;
 
-	/* 6 revocation: once known, a revoked key is refused outright, whatever creation
+	/* 7 revocation: once known, a revoked key is refused outright, whatever creation
 	 * time it claims, because a thief can write any time it likes. */
 	if (!is_authority) {
 		if (accept_chain_revoked(ax->st, ax->nk->authority_pk, &ch))
@@ -484,22 +493,14 @@ accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now
 	struct bundle b;
 	union body u;
 	struct stored_bundle sb;
-	int held, rc, savepoint;
+	int rc, savepoint;
 
 	memset(res, 0, sizeof *res);
 	res->type = -1;
 	if ((rc = check(ax, &b, &u, buf, len, now, res)) != MESH_OK)
 		goto out;
 
-	/* 7 quota (a bundle already held costs nothing), 8 duplicate */
-	if ((held = store_has_bundle(ax->st, b.id)) < 0) {
-		rc = held;
-		goto out;
-	}
-	if (held) {
-		rc = MESH_EDUPLICATE;
-		goto out;
-	}
+	/* 8 quota */
 	if ((rc = store_make_room(ax->st, res->sender_pk, b.h.precedence, res->expires_at,
 	    len)) != MESH_OK)
 		goto out;

@@ -3,12 +3,13 @@
  * a file today and from every link later. Checks run in this order, and the first
  * failure names the reason (docs/protocol.md, "Acceptance"):
  *
- *   1 size   2 decode   3 network   4 signature   5 certificate chain and validity
- *   6 revocation   7 quota   8 duplicate
+ *   1 size   2 decode   3 network   4 duplicate   5 signature
+ *   6 certificate chain and validity   7 revocation   8 quota
  *
- * Two refinements: step 2 reads only the version before step 3, because the other
- * header fields are masked under the network's key; and a bundle already held is
- * reported as a duplicate without a quota check, since it needs no room.
+ * Step 2 reads only the version before step 3, because the other header fields are
+ * masked under the network's key. A bundle already held (or tombstoned) is a
+ * duplicate before any public-key work: its ID covers all its signed bytes, and
+ * nothing of it is stored or forwarded.
  *
  * A bundle is accepted only when the transaction holding it commits: callers group
  * bundles between accept_begin() and accept_commit(), and each bundle runs inside its

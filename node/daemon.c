@@ -340,8 +340,12 @@ scan_dirty(struct daemon *d)
 			d->seen[at] = e;
 			d->nseen++;
 		}
-		/* The whole record (its sealed text) only for an event someone hears. */
-		if (control_listening(d->ctl) && store_get_msg(st, e.id, &r) == MESH_OK)
+		/* An event only if someone hears it; the whole record (the sealed text,
+		 * the export count) only if it shows in the event. */
+		if (!control_listening(d->ctl))
+			continue;
+		if ((r.dir == MSG_IN && !control_listening_texts(d->ctl, 1)) ||
+		    store_get_msg(st, e.id, &r) == MESH_OK)
 			tell(d, &r);
 	}
 	d->ndirty = 0;

@@ -569,7 +569,7 @@ fi
 # ---- 8. bench: bundle goodput over one L2CAP link, then raw bytes over the same ----
 # The host's load moves the emulated CPU's speed from one second to the next, so the
 # two are measured in pairs: a round is the bundles, then the same byte count raw,
-# at once; bench_case runs three rounds and reports the median round.
+# at once; bench_case runs five rounds and reports the median round.
 
 # bundle_run TAG N TEXT: alice queues N messages for bob while he is away; bob comes
 # back and takes them over one link. Sets bytes, ours (bytes a second), got (messages
@@ -704,14 +704,14 @@ raw_run() {
 	    /tmp/raw.txt /tmp/server.log >>/tmp/raws.txt
 }
 
-# bench_case SUFFIX N COPIES: three rounds of N messages from alice to bob, each of
+# bench_case SUFFIX N COPIES: five rounds of N messages from alice to bob, each of
 # COPIES times the 1 kB line above, each followed by the same byte count raw. Prints
 # BENCH bt.*SUFFIX lines: the round with the median ratio, and its figures.
 bench_case() {
 	sfx=$1 N=$2 copies=$3
 	text=$(awk -v b="$big" -v k="$copies" 'BEGIN { for (i = 0; i < k; i++) printf "%s", b }')
 	: >/tmp/rounds.txt
-	for r in 1 2 3; do
+	for r in 1 2 3 4 5; do
 		tag="bench$sfx.$r"
 		bundle_run "$tag" "$N" "$text"
 		stop bob
@@ -753,8 +753,8 @@ bench_case() {
 		echo "INFO [bench$sfx] no round gave figures"
 		return
 	fi
-	echo "INFO [bench$sfx] rounds with figures: $nr of 3; ratios: $(awk '{ printf "%s ", $1 }' /tmp/rounds.txt)"
-	# The median round (the lower middle one of two).
+	echo "INFO [bench$sfx] rounds with figures: $nr of 5; ratios: $(awk '{ printf "%s ", $1 }' /tmp/rounds.txt)"
+	# The median round (the lower middle one of an even count).
 	set -- $(sort -n /tmp/rounds.txt | awk -v n="$nr" 'NR == int((n + 1) / 2)')
 	ratio=$1 bytes=$2 ours=$3 raw=$4 stream=$5 ca=$6 cb=$7 rawsec=$8 rs=$9 rr=${10}
 	echo "BENCH bt.goodput_rounds$sfx $nr"
