@@ -155,24 +155,30 @@ sessions_stats(const struct transport_peer *p)
 	return pl && pl->s ? session_stats(pl->s) : NULL;
 }
 
-/* Send everything the session has to say now. */
+/*
+ * Send everything the session has to say now. A send can end the link (the
+ * Bluetooth transport finds the connection reset while writing): the transport then
+ * reports the peer down at once, which frees pl and its session. The peer itself
+ * stays allocated until the transport's next turn, so whether pl is still its link
+ * is read from the peer after every send, and nothing of pl is touched once it is not.
+ */
 static void
 flush(struct peer_link *pl)
 {
 	static uint8_t buf[TRANSPORT_MAX_FRAME];
+	struct transport_peer *p = pl->p;
+	struct transport *t = p->t;
 	size_t n;
 
-	if (!pl->s)
-		return;
-	for (;;) {
+	while (p->link == pl && pl->s) {
 		size_t cap = sizeof buf;
 		int rc;
 
 		/* A transport whose queue is full takes nothing more: the session keeps
 		 * what it would say (bundles, results) until the queue drains and the
 		 * daemon's next turn comes here again. */
-		if (pl->p->t->ops->room) {
-			size_t room = pl->p->t->ops->room(pl->p->t, pl->p);
+		if (t->ops->room) {
+			size_t room = t->ops->room(t, p);
 
 			if (room < SESSION_MIN_FRAME)
 				break;
@@ -181,12 +187,11 @@ flush(struct peer_link *pl)
 		}
 		if ((n = session_output(pl->s, buf, cap, session_clock())) == 0)
 			break;
-		rc = pl->p->t->ops->send(pl->p->t, pl->p, buf, n);
+		rc = t->ops->send(t, p, buf, n);
 
 		/* A lost frame is the session's to retry; the broker holds nothing. */
 		if (rc != 0 && rc != -ENOTCONN)
-			log_debug("%s: peer %s: send: %s", pl->p->t->name, pl->p->label,
-			    strerror(-rc));
+			log_debug("%s: peer %s: send: %s", t->name, p->label, strerror(-rc));
 	}
 }
 
