@@ -100,8 +100,9 @@ row_msg(sqlite3_stmt *st, struct msg_rec *m)
 	m->exported = sqlite3_column_int(st, 12);
 }
 
-int
-store_get_msg(struct store *s, const uint8_t bundle_id[APAGON_HASH], struct msg_rec *m)
+/* One record by ID: Q_GET_MSG with its text copied out, or Q_GET_MSG_BRIEF without. */
+static int
+get_msg(struct store *s, enum query q, const uint8_t bundle_id[APAGON_HASH], struct msg_rec *m)
 {
 	struct msg_rec tmp;
 	sqlite3_stmt *st;
@@ -109,38 +110,35 @@ store_get_msg(struct store *s, const uint8_t bundle_id[APAGON_HASH], struct msg_
 
 	if (bundle_id == NULL || m == NULL)
 		return MESH_EINVAL;
-	if ((st = stmt_acquire(s, Q_GET_MSG)) == NULL)
+	if ((st = stmt_acquire(s, q)) == NULL)
 		return MESH_ESTORE;
 	if ((rc = stmt_get(s, st, bundle_id, APAGON_HASH)) == MESH_OK) {
-		row_msg(st, &tmp);
-		tmp.sealed_text = store_buf_copy(&s->text, tmp.sealed_text, tmp.sealed_len);
-		if (tmp.sealed_text == NULL)
-			rc = MESH_ENOMEM;
-		else
+		memset(&tmp, 0, sizeof tmp);
+		if (q == Q_GET_MSG_BRIEF) {
+			row_msg_brief(st, &tmp);
+		} else {
+			row_msg(st, &tmp);
+			tmp.sealed_text = store_buf_copy(&s->text, tmp.sealed_text, tmp.sealed_len);
+			if (tmp.sealed_text == NULL)
+				rc = MESH_ENOMEM;
+		}
+		if (rc == MESH_OK)
 			*m = tmp;
 	}
-	stmt_release(s, Q_GET_MSG, st);
+	stmt_release(s, q, st);
 	return rc;
+}
+
+int
+store_get_msg(struct store *s, const uint8_t bundle_id[APAGON_HASH], struct msg_rec *m)
+{
+	return get_msg(s, Q_GET_MSG, bundle_id, m);
 }
 
 int
 store_get_msg_brief(struct store *s, const uint8_t bundle_id[APAGON_HASH], struct msg_rec *m)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if (bundle_id == NULL || m == NULL)
-		return MESH_EINVAL;
-	if ((st = stmt_acquire(s, Q_GET_MSG_BRIEF)) == NULL)
-		return MESH_ESTORE;
-	if ((rc = stmt_get(s, st, bundle_id, APAGON_HASH)) == MESH_OK) {
-		row_msg_brief(st, m);
-		m->sealed_text = NULL;
-		m->sealed_len = 0;
-		m->exported = 0;
-	}
-	stmt_release(s, Q_GET_MSG_BRIEF, st);
-	return rc;
+	return get_msg(s, Q_GET_MSG_BRIEF, bundle_id, m);
 }
 
 int
