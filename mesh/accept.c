@@ -399,7 +399,7 @@ count_other_keys(void *ctx, const struct member *m)
 /* Steps 1-6: everything that needs no write. */
 static int
 check(struct accept_ctx *ax, struct bundle *b, union body *u, const uint8_t *buf, size_t len,
-    int64_t now, struct accept_result *res)
+    const uint8_t *id, int64_t now, struct accept_result *res)
 {
 	struct chain ch;
 	struct member old;
@@ -408,10 +408,12 @@ check(struct accept_ctx *ax, struct bundle *b, union body *u, const uint8_t *buf
 	/* 1 size, 2 decode, 3 network */
 	if (len < APAGON_BUNDLE_MIN || len > APAGON_MAX_BUNDLE)
 		return MESH_ESIZE;
-	if ((rc = bundle_decode(b, buf, len, ax->nk)) != MESH_OK)
+	if ((rc = id ? bundle_decode_known(b, buf, len, ax->nk, id) :
+	    bundle_decode(b, buf, len, ax->nk)) != MESH_OK)
 		return rc;
 	memcpy(res->id, b->id, APAGON_HASH);
 	res->type = b->h.type;
+	res->precedence = b->h.precedence;
 
 	/* 4 duplicate: a bundle held, or tombstoned, is refused before any public-key
 	 * work. Its ID covers every signed byte, so it is the bundle we hold, whatever
@@ -486,9 +488,31 @@ count(struct accept_ctx *ax, int reason)
 		ax->pending[-reason]++;
 }
 
+static int accept_one(struct accept_ctx *ax, const uint8_t *buf, size_t len,
+    const uint8_t *id, int64_t now, struct accept_result *res);
+
 int
 accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now,
     struct accept_result *res)
+{
+	return accept_one(ax, buf, len, NULL, now, res);
+}
+
+int
+accept_bundle_known(struct accept_ctx *ax, const uint8_t *buf, size_t len,
+    const uint8_t id[APAGON_HASH], int64_t now, struct accept_result *res)
+{
+	if (id == NULL) {
+		memset(res, 0, sizeof *res);
+		res->type = -1;
+		return res->reason = MESH_EINVAL;
+	}
+	return accept_one(ax, buf, len, id, now, res);
+}
+
+static int
+accept_one(struct accept_ctx *ax, const uint8_t *buf, size_t len, const uint8_t *id,
+    int64_t now, struct accept_result *res)
 {
 	struct bundle b;
 	union body u;
@@ -497,7 +521,7 @@ accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now
 
 	memset(res, 0, sizeof *res);
 	res->type = -1;
-	if ((rc = check(ax, &b, &u, buf, len, now, res)) != MESH_OK)
+	if ((rc = check(ax, &b, &u, buf, len, id, now, res)) != MESH_OK)
 		goto out;
 
 	/* 8 quota */

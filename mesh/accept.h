@@ -90,6 +90,7 @@ struct accept_result {
 	int reason;                             /* MESH_OK or the rejection reason */
 	uint8_t id[APAGON_HASH];                /* valid once decoded */
 	int type;                               /* bundle type, -1 before decode */
+	int precedence;                         /* valid once decoded */
 	uint8_t sender_pk[APAGON_SIGN_PK];      /* valid from the signature step on */
 	int for_me;                             /* addressed to this node */
 	int local;                              /* deliver hook's result (0 if not run) */
@@ -116,6 +117,10 @@ void accept_rollback(struct accept_ctx *ax);
  */
 int accept_bundle(struct accept_ctx *ax, const uint8_t *buf, size_t len, int64_t now,
     struct accept_result *res);
+/* The same for bytes the caller has just decoded itself: `id` is the ID
+ * bundle_decode() gave for exactly these bytes (see bundle_decode_known). */
+int accept_bundle_known(struct accept_ctx *ax, const uint8_t *buf, size_t len,
+    const uint8_t id[APAGON_HASH], int64_t now, struct accept_result *res);
 
 /* 1 if any link of the chain is revoked by its issuer or by the authority. */
 int accept_chain_revoked(struct store *st, const uint8_t authority_pk[APAGON_SIGN_PK],

@@ -313,8 +313,25 @@ bundle_receipt_ids(const struct bundle *b, uint8_t (*ids)[APAGON_HASH], int max)
 	return receipt_decode(ids, max, b->body, clear_prefix_len(b->h.type, b->body, b->body_len));
 }
 
+static int decode(struct bundle *b, const uint8_t *buf, size_t len, const struct netkeys *nk,
+    const uint8_t *id);
+
 int
 bundle_decode(struct bundle *b, const uint8_t *buf, size_t len, const struct netkeys *nk)
+{
+	return decode(b, buf, len, nk, NULL);
+}
+
+int
+bundle_decode_known(struct bundle *b, const uint8_t *buf, size_t len,
+    const struct netkeys *nk, const uint8_t id[APAGON_HASH])
+{
+	return id ? decode(b, buf, len, nk, id) : MESH_EINVAL;
+}
+
+static int
+decode(struct bundle *b, const uint8_t *buf, size_t len, const struct netkeys *nk,
+    const uint8_t *id)
 {
 	uint8_t hdr[APAGON_BUNDLE_HDR], cs[8], tag[2];
 	struct wire w;
@@ -368,7 +385,10 @@ bundle_decode(struct bundle *b, const uint8_t *buf, size_t len, const struct net
 	    b->body_len != clear_prefix_len(b->h.type, b->body, b->body_len) + 4 + APAGON_TAG))
 		return MESH_EDECODE;
 
-	bundle_id(b->id, b->signed_hdr, b->body, b->body_len, nk);
+	if (id)
+		memcpy(b->id, id, APAGON_HASH);
+	else
+		bundle_id(b->id, b->signed_hdr, b->body, b->body_len, nk);
 	if (!bundle_type_sealed(b->h.type)) {
 		uint8_t key[APAGON_KEY];
 		int rc;

@@ -251,8 +251,7 @@ permanent_refusal(int reason)
 }
 
 static void
-after_commit(struct session *s, const struct accept_result *r, const uint8_t *raw, size_t len,
-    int from_peer)
+after_commit(struct session *s, const struct accept_result *r, int from_peer)
 {
 	struct ent *e = NULL;
 
@@ -269,14 +268,8 @@ after_commit(struct session *s, const struct accept_result *r, const uint8_t *ra
 			e->flags |= F_HELD;
 			ack_push(s, r->id);
 		}
-		if (r->reason == MESH_OK && s->cfg.received) {
-			struct bundle b;
-			int prec = 0;
-
-			if (bundle_decode(&b, raw, len, s->cfg.ax->nk) == MESH_OK)
-				prec = b.h.precedence;
-			s->cfg.received(s->cfg.cb_ctx, r->id, prec);
-		}
+		if (r->reason == MESH_OK && s->cfg.received)
+			s->cfg.received(s->cfg.cb_ctx, r->id, r->precedence);
 		return;
 	}
 	if (from_peer)
@@ -311,7 +304,10 @@ accept_batch(struct session *s, struct inbundle *in, size_t n, uint64_t now_ms)
 		for (size_t i = 0; i < n; i++) {
 			if (in[i].pass != pass || in[i].deferred)
 				continue;
-			rc = accept_bundle(ax, in[i].raw, in[i].len, now, &in[i].res);
+			/* bundle_pass() hashed these bytes for their ID already. */
+			rc = in[i].decoded ?
+			    accept_bundle_known(ax, in[i].raw, in[i].len, in[i].id, now, &in[i].res) :
+			    accept_bundle(ax, in[i].raw, in[i].len, now, &in[i].res);
 			if (rc == MESH_ESTORE || rc == MESH_ENOMEM) {
 				accept_rollback(ax);
 				return MESH_ESTORE;
@@ -340,13 +336,13 @@ accept_batch(struct session *s, struct inbundle *in, size_t n, uint64_t now_ms)
 			continue;       /* the peer keeps it: no ACK, offered again next round */
 		if (in[i].charged && in[i].res.reason != MESH_OK)
 			ratelimit_sender_refund(s->cfg.senders, in[i].sender, in[i].len);
-		after_commit(s, &in[i].res, in[i].raw, in[i].len, 1);
+		after_commit(s, &in[i].res, 1);
 		if (in[i].res.reason == MESH_EUNKNOWN)
 			pend_add(s, in[i].raw, in[i].len);
 	}
 	for (int i = 0; i < npend; i++) {
 		if (pres[i].reason != MESH_EUNKNOWN) {
-			after_commit(s, &pres[i], s->pend[i].raw, s->pend[i].len, 0);
+			after_commit(s, &pres[i], 0);
 			free(s->pend[i].raw);
 			s->pend[i].raw = NULL;
 		}
