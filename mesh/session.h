@@ -101,9 +101,11 @@ struct session_config {
 	/* Per-sender limits, shared by all the node's sessions; borrowed. NULL: none. */
 	struct ratelimit *senders;
 	/* Optional. `received`: a bundle was accepted and committed (after the commit).
-	 * `acked`: the peer says it holds a bundle we sent it (after its commit). */
+	 * `acked`: the peer (peer_pk, proven by the handshake) says it holds a bundle we
+	 * sent it (after its commit). */
 	void (*received)(void *cb_ctx, const uint8_t id[APAGON_HASH], int prec);
-	void (*acked)(void *cb_ctx, const uint8_t id[APAGON_HASH]);
+	void (*acked)(void *cb_ctx, const uint8_t id[APAGON_HASH],
+	    const uint8_t peer_pk[APAGON_SIGN_PK]);
 	void *cb_ctx;
 };
 

@@ -559,8 +559,8 @@ sess_on_ack(struct session *s, const struct session_msg *m)
 			continue;
 		if ((e->flags & F_INFLIGHT) && (e->flags & F_FULL)) {
 			s->st.bundles_acked++;
-			if (s->cfg.acked)
-				s->cfg.acked(s->cfg.cb_ctx, e->id);
+			if (s->cfg.acked && s->peer_known)
+				s->cfg.acked(s->cfg.cb_ctx, e->id, s->peer_pk);
 		}
 		e->flags = (uint8_t)((e->flags & ~F_INFLIGHT) | F_PEER_HAS);
 	}

@@ -183,6 +183,9 @@ static const char *const sql[Q_COUNT] = {
 	    "stored_at, expires_at, own, pinned, size, raw) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[Q_GET_BUNDLE] = "SELECT " BUNDLE_COLS " FROM bundles WHERE id = ?1",
+	[Q_GET_BUNDLE_BRIEF] =
+	    "SELECT id, type, precedence, sender_pk, recipient, created, stored_at, expires_at, "
+	    "own, pinned FROM bundles WHERE id = ?1",
 	[Q_EACH_BUNDLE] =
 	    "SELECT " BUNDLE_COLS " FROM bundles WHERE expires_at > ?1 "
 	    "ORDER BY precedence DESC, stored_at ASC, rowid ASC",

@@ -99,6 +99,9 @@ int store_put_bundle(struct store *, const struct stored_bundle *sb);
 
 /* Fetch one bundle; sb->raw stays valid until the next call on this store. */
 int store_get_bundle(struct store *, const uint8_t id[APAGON_HASH], struct stored_bundle *sb);
+/* The same without the bundle itself (sb->raw NULL, raw_len 0). */
+int store_get_bundle_brief(struct store *, const uint8_t id[APAGON_HASH],
+    struct stored_bundle *sb);
 
 /*
  * Iterate over live bundles (expires_at > now), highest precedence first, then oldest

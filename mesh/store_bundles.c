@@ -413,6 +413,24 @@ store_get_bundle(struct store *s, const uint8_t id[APAGON_HASH], struct stored_b
 	return rc;
 }
 
+int
+store_get_bundle_brief(struct store *s, const uint8_t id[APAGON_HASH], struct stored_bundle *sb)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (id == NULL || sb == NULL)
+		return MESH_EINVAL;
+	if ((st = stmt_acquire(s, Q_GET_BUNDLE_BRIEF)) == NULL)
+		return MESH_ESTORE;
+	if ((rc = stmt_get(s, st, id, APAGON_HASH)) == MESH_OK) {
+		memset(sb, 0, sizeof *sb);
+		row_bundle_brief(st, sb);
+	}
+	stmt_release(s, Q_GET_BUNDLE_BRIEF, st);
+	return rc;
+}
+
 static int
 each_bundle(struct store *s, enum query q, int64_t now,
     int (*fn)(void *, const struct stored_bundle *), void *ctx)

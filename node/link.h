@@ -19,8 +19,10 @@
 int node_link_session(struct node *n, int initiator, const struct session_config *tmpl,
     uint64_t now_ms, struct session **out);
 
-/* A bundle of ours reached a peer's store (the session's `acked` callback): count
- * it in the outbox ("sent to N peers"). Not ours, or not a message: nothing. */
-void node_link_acked(struct node *n, const uint8_t id[APAGON_HASH]);
+/* A bundle reached a peer's store (the session's `acked` callback). Our message:
+ * counted in the outbox ("sent to N peers"). A message or receipt we carried for
+ * that peer: dropped, with a tombstone (it reached the node it was for). */
+void node_link_acked(struct node *n, const uint8_t id[APAGON_HASH],
+    const uint8_t peer_pk[APAGON_SIGN_PK]);
 
 #endif

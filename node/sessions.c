@@ -64,11 +64,11 @@ on_received(void *ctx, const uint8_t id[APAGON_HASH], int prec)
 }
 
 static void
-on_acked(void *ctx, const uint8_t id[APAGON_HASH])
+on_acked(void *ctx, const uint8_t id[APAGON_HASH], const uint8_t peer_pk[APAGON_SIGN_PK])
 {
 	struct peer_link *pl = ctx;
 
-	node_link_acked(pl->d->n, id);
+	node_link_acked(pl->d->n, id, peer_pk);
 	pl->d->resync_wanted = 1;
 	daemon_msg_changed(pl->d, id, 0);       /* only our own record can change */
 }

@@ -170,11 +170,11 @@ on_received(void *ctx, const uint8_t id[APAGON_HASH], int prec)
 }
 
 static inline void
-on_acked(void *ctx, const uint8_t id[APAGON_HASH])
+on_acked(void *ctx, const uint8_t id[APAGON_HASH], const uint8_t peer_pk[APAGON_SIGN_PK])
 {
 	struct endpoint *ep = ctx;
 
-	node_link_acked(ep->sim->w->n[ep->node], id);
+	node_link_acked(ep->sim->w->n[ep->node], id, peer_pk);
 }
 
 static inline void

@@ -490,11 +490,140 @@ test_interaction(void)
 	interaction_round(5, 3000, 4);
 }
 
+/* How many bundles of `type` addressed to `to` a node holds. */
+struct held_count {
+	uint8_t kid[APAGON_KEYID];
+	int type, n;
+};
+
+static int
+count_held(void *ctx, const struct stored_bundle *sb)
+{
+	struct held_count *h = ctx;
+
+	h->n += sb->type == h->type && memcmp(sb->recipient, h->kid, APAGON_KEYID) == 0;
+	return 0;
+}
+
+static int
+held_for(struct node *n, struct node *to, int type)
+{
+	struct held_count h = { .type = type };
+
+	crypto_key_id(h.kid, node_pk(to));
+	CHECK_EQ(store_each_bundle_brief(node_store(n), T0, count_held, &h), 0);
+	return h.n;
+}
+
+/*
+ * Once the node a bundle is for acknowledges it, whoever carried it there lets it go:
+ * bob's receipts for alice, once alice has them, are not offered to her at every
+ * later meeting until they expire; and carol's relay copy of a message for bob is
+ * dropped when bob acknowledges it.
+ */
+static void
+test_delivered_copies_let_go(void)
+{
+	struct world w;
+	struct sim sim;
+	struct expect e[3];
+	const struct session_stats *st;
+
+	world_up(&w, 3, 0);
+	sim_init(&sim, &w);
+	sim_add_link(&sim, 0, 1);       /* alice - bob */
+	sim_add_link(&sim, 2, 1);       /* carol - bob */
+	sim_add_link(&sim, 0, 2);       /* alice - carol */
+	for (int i = 0; i < 3; i++)
+		send_msg(&sim, &e[i], 0, 1, i, i);
+	/* carol takes a relay copy of alice's first message. */
+	link_up(&sim, 2);
+	run_clean(&sim, 4000, FRAME_CAP);
+	link_down(&sim, 2);
+	CHECK_EQ(held_for(w.n[2], w.n[1], BUNDLE_MSG), 3);
+
+	/* alice meets bob: the messages cross, the receipts come back. */
+	link_up(&sim, 0);
+	run_clean(&sim, 6000, FRAME_CAP);
+	for (int i = 0; i < 3; i++) {
+		struct msg_rec m;
+
+		CHECK_EQ(store_get_msg(node_store(w.n[0]), e[i].id, &m), 0);
+		CHECK_EQ(m.state, OUT_DELIVERED);
+	}
+	CHECK_EQ(held_for(w.n[1], w.n[0], BUNDLE_RECEIPT), 0);
+	link_down(&sim, 0);
+
+	/* They meet again: nothing of that exchange crosses a second time. */
+	link_up(&sim, 0);
+	run_clean(&sim, 6000, FRAME_CAP);
+	st = session_stats(sim.l[0].s[0]);
+	CHECK_EQ(st->bundles_dup, 0);
+	CHECK_EQ(st->bundles_in, 0);
+	link_down(&sim, 0);
+
+	/* carol meets bob: bob has her copies already (tombstones) and says so; carol
+	 * drops them. */
+	link_up(&sim, 1);
+	run_clean(&sim, 6000, FRAME_CAP);
+	CHECK_EQ(held_for(w.n[2], w.n[1], BUNDLE_MSG), 0);
+	CHECK_EQ(check_inboxes(&w, e, 3, 1), 0);
+	CHECK_EQ(sim.restarts, 0);
+	sim_free(&sim);
+	world_down(&w);
+}
+
+/*
+ * node_link_acked's rule on its own: only the recipient's own acknowledgement lets a
+ * carried copy go, never another member's, and not while a second member shares the
+ * recipient's 6-byte key ID; the sender's own message stays pinned.
+ */
+static void
+test_ack_lets_go_only_for_recipient(void)
+{
+	struct world w;
+	struct sim sim;
+	struct expect e;
+	struct member m;
+	struct stored_bundle sb;
+	struct msg_rec rec;
+
+	world_up(&w, 4, 0);
+	sim_init(&sim, &w);
+	send_msg(&sim, &e, 0, 1, PREC_ROUTINE, 0);
+	carry(w.n[0], w.n[2], T0);
+	carry(w.n[0], w.n[3], T0);
+	CHECK_EQ(store_get_bundle_brief(node_store(w.n[2]), e.id, &sb), 0);
+
+	/* alice is not its recipient: carol keeps it. */
+	node_link_acked(w.n[2], e.id, node_pk(w.n[0]));
+	CHECK_EQ(store_get_bundle_brief(node_store(w.n[2]), e.id, &sb), 0);
+	/* A second member with bob's key ID (as if ground): carol keeps it. */
+	CHECK_EQ(store_get_member(node_store(w.n[2]), node_pk(w.n[1]), &m), 0);
+	m.pk[0] ^= 1;
+	CHECK_EQ(store_put_member(node_store(w.n[2]), &m), 0);
+	node_link_acked(w.n[2], e.id, node_pk(w.n[1]));
+	CHECK_EQ(store_get_bundle_brief(node_store(w.n[2]), e.id, &sb), 0);
+	/* dave knows bob alone: bob's word lets his copy go, a tombstone stays. */
+	node_link_acked(w.n[3], e.id, node_pk(w.n[1]));
+	CHECK_EQ(store_get_bundle_brief(node_store(w.n[3]), e.id, &sb), MESH_ENOTFOUND);
+	CHECK_EQ(store_has_bundle(node_store(w.n[3]), e.id), 1);
+	/* alice's own message: counted as sent, kept until its receipt. */
+	node_link_acked(w.n[0], e.id, node_pk(w.n[1]));
+	CHECK_EQ(store_get_bundle_brief(node_store(w.n[0]), e.id, &sb), 0);
+	CHECK_EQ(store_get_msg_brief(node_store(w.n[0]), e.id, &rec), 0);
+	CHECK_EQ(rec.sent_count, 1);
+	sim_free(&sim);
+	world_down(&w);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct test_case cases[] = {
 		TEST(test_handshake_and_sync),
+		TEST(test_delivered_copies_let_go),
+		TEST(test_ack_lets_go_only_for_recipient),
 		TEST(test_precedence_first),
 		TEST(test_tampered_and_replayed),
 		TEST(test_garbage_frames),
