@@ -322,6 +322,8 @@ store_buf_copy(struct store_buf *b, const void *src, size_t n)
 	return b->p;
 }
 
+static void group_open(struct store *s);
+
 /*
  * The cached statement for q, or a fresh one when the cached one is busy because a
  * callback of an iteration over the same query called back into the store.
@@ -329,8 +331,12 @@ store_buf_copy(struct store_buf *b, const void *src, size_t n)
 sqlite3_stmt *
 stmt_acquire(struct store *s, enum query q)
 {
-	sqlite3_stmt *st = s->stmt[q];
+	sqlite3_stmt *st;
 
+	/* A group's transaction begins with its first statement (store_group_begin). */
+	if (s->group && !s->group_open && q != Q_BEGIN)
+		group_open(s);
+	st = s->stmt[q];
 	if (!sqlite3_stmt_busy(st))
 		return st;
 	if (sqlite3_prepare_v2(s->db, sql[q], -1, &st, NULL) != SQLITE_OK) {
@@ -708,13 +714,11 @@ store_errmsg(const struct store *s)
 
 /* ---- transactions ---- */
 
-int
-store_begin(struct store *s)
+static int
+begin_immediate(struct store *s)
 {
 	int rc;
 
-	if (s->group)
-		return stmt_run_plain(s, Q_SAVEPOINT);
 	if ((rc = stmt_run_plain(s, Q_BEGIN)) != MESH_OK)
 		return rc;
 	s->write_locked = 1;
@@ -723,6 +727,28 @@ store_begin(struct store *s)
 	if (usage_check_version(s) != MESH_OK)
 		s->usage_loaded = 0;
 	return MESH_OK;
+}
+
+/* Open the group's transaction, at its first statement. If it cannot be had (another
+ * process holds the write lock past the busy timeout), the rest of the turn runs
+ * without the group, each operation in a transaction of its own, as if
+ * store_group_begin() had failed. */
+static void
+group_open(struct store *s)
+{
+	s->group_open = 1;
+	if (begin_immediate(s) != MESH_OK)
+		s->group = s->group_open = 0;
+}
+
+int
+store_begin(struct store *s)
+{
+	if (s->group && !s->group_open)
+		group_open(s);
+	if (s->group)
+		return stmt_run_plain(s, Q_SAVEPOINT);
+	return begin_immediate(s);
 }
 
 int
@@ -755,22 +781,24 @@ store_rollback(struct store *s)
 int
 store_group_begin(struct store *s)
 {
-	int rc;
-
 	if (s->group)
 		return MESH_EINVAL;
-	if ((rc = store_begin(s)) != MESH_OK)
-		return rc;
+	/* Nothing yet: the transaction begins at the group's first statement, so a turn
+	 * that never touches the store (a socket ready for more output, a partial
+	 * frame) costs no BEGIN IMMEDIATE and COMMIT, with their locks. */
 	s->group = 1;
+	s->group_open = 0;
 	return MESH_OK;
 }
 
 int
 store_group_commit(struct store *s)
 {
-	int rc;
+	int rc, opened = s->group_open;
 
-	s->group = 0;
+	s->group = s->group_open = 0;
+	if (!opened)
+		return MESH_OK;         /* nothing ran, or the turn ran without the group */
 	/* No transaction left means SQLite undid it: nothing of the group is stored. */
 	if (sqlite3_get_autocommit(s->db)) {
 		s->write_locked = 0;
@@ -786,7 +814,7 @@ store_group_commit(struct store *s)
 void
 store_group_rollback(struct store *s)
 {
-	s->group = 0;
+	s->group = s->group_open = 0;
 	store_rollback(s);
 }
 

@@ -38,6 +38,9 @@ void store_rollback(struct store *);
  * which become savepoints inside it (a store_rollback() undoes only its own part).
  * Nothing in the group is durable, so nothing may be acknowledged, until
  * store_group_commit() returns MESH_OK; on failure the whole group is rolled back.
+ * The outer transaction begins at the group's first statement: a group that runs
+ * none costs nothing. If it cannot begin (another process holds the write lock),
+ * the rest of the group runs as separate transactions.
  */
 int store_group_begin(struct store *);
 int store_group_commit(struct store *);

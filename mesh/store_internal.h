@@ -141,6 +141,7 @@ struct store {
 	int64_t data_version;           /* PRAGMA data_version the figures are right for */
 	int write_locked;               /* in store_begin()'s transaction: no other writer */
 	int group;                      /* in store_group_begin()'s: store_begin() nests */
+	int group_open;                 /* the group's BEGIN has run: at its first statement */
 	struct victim *victim;
 	size_t nvictim, victim_cap;
 	char errmsg[256];

@@ -87,6 +87,34 @@ test_group_rollback(void)
 }
 
 /*
+ * The group's transaction begins at its first statement: a turn that never touches
+ * the store holds no write lock and commits nothing (the daemon begins a group at
+ * every wake-up, most of them for a socket ready for more output).
+ */
+static void
+test_group_lazy(void)
+{
+	struct store *s = NULL, *o = NULL;
+
+	CHECK_EQ(store_open(&s, dbpath), MESH_OK);
+	CHECK_EQ(store_open(&o, dbpath), MESH_OK);
+	CHECK_EQ(store_group_begin(s), MESH_OK);
+	/* No lock yet: another connection writes at once (it would wait for the busy
+	 * timeout, then fail, behind a BEGIN IMMEDIATE). */
+	CHECK_EQ(store_meta_set(o, "f", (const uint8_t *)"1", 1), MESH_OK);
+	CHECK_EQ(store_group_commit(s), MESH_OK);
+	/* The first statement opens it; what follows is in it, and durable at the end. */
+	CHECK_EQ(store_group_begin(s), MESH_OK);
+	CHECK(has(s, "f"));
+	CHECK_EQ(store_meta_set(s, "g", (const uint8_t *)"1", 1), MESH_OK);
+	CHECK_EQ(committed("g"), 0);
+	CHECK_EQ(store_group_commit(s), MESH_OK);
+	CHECK_EQ(committed("g"), 1);
+	store_close(o);
+	store_close(s);
+}
+
+/*
  * Nothing of the store leaves its directory: the statement journal a nested
  * transaction needs once it grows past SQLite's spill size (64 KiB) stays in memory,
  * not in a temporary file under /var/tmp or $SQLITE_TMPDIR, where pages of the store
@@ -141,6 +169,7 @@ main(int argc, char **argv)
 	static const struct test_case cases[] = {
 		TEST(test_group_nests),
 		TEST(test_group_rollback),
+		TEST(test_group_lazy),
 		TEST(test_group_no_temp_files),
 	};
 	char cmd[300];
