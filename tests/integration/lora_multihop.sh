@@ -145,6 +145,17 @@ EOP
 # Whether two transmissions overlap at n2 depends on timing, so rounds of three
 # simultaneous pairs go on (at most five) until the channel has logged at least one
 # collision at n2; every message of every round must then be delivered.
+# The senders must know their recipients (certificate and prekey) first. These travel
+# the line on their own schedule; the first send above waited only for n5's at n1.
+# (Without this wait a send failed now and then: 'no member matches "n2"' at n3.)
+knows() {
+	"$APAGON_BIN" --dir "$1" --json roster 2>/dev/null | python3 -c '
+import json, sys
+m = [x for x in json.load(sys.stdin)["members"] if x["name"] == sys.argv[1]]
+sys.exit(0 if m and m[0]["has_prekey"] else 1)' "$2"
+}
+hidden_recipients_known() { knows n1 n4 && knows n3 n2; }
+check hidden_recipients_known wait_for 120 hidden_recipients_known
 before=$(wc -l <"$T/chan.log")
 round=0
 echo 0 >"$T/hidden.count"
