@@ -640,6 +640,10 @@ bundle_run() {
 	    grep -o '"\(rx_frames\|rx_bytes\|tx_frames\|sync_rounds\|bundles_in\|bundles_deferred_peer\|bundles_deferred_sender\)":[0-9]*' |
 	    tr '\n' ' ')"
 	kill $(pidof apagon) 2>/dev/null
+	# bob's refusals so far (cumulative), so that a round whose bundles were held up
+	# says why.
+	echo "INFO [$tag] bob's counters: $(apagon --dir /nodes/bob --json counters 2>/dev/null |
+	    grep -o '"\(accepted\|rejected[.a-z_-]*\|receipt[.a-z_]*\)":[0-9]*' | tr '\n' ' ')"
 	t0=$(awk '/"peer.up"/ { print $1; exit }' /tmp/watch.txt)
 	t1=$(awk '/"message.received"/ { t = $1 } END { print t }' /tmp/watch.txt)
 	tf=$(awk '/"message.received"/ { print $1; exit }' /tmp/watch.txt)
