@@ -391,8 +391,11 @@ row_bundle(sqlite3_stmt *st, struct stored_bundle *sb)
 	sb->raw = stmt_col_ref(st, 10, &sb->raw_len);
 }
 
-int
-store_get_bundle(struct store *s, const uint8_t id[APAGON_HASH], struct stored_bundle *sb)
+/* One bundle by ID: Q_GET_BUNDLE with its bytes copied out, or Q_GET_BUNDLE_BRIEF
+ * without them. */
+static int
+get_bundle(struct store *s, enum query q, const uint8_t id[APAGON_HASH],
+    struct stored_bundle *sb)
 {
 	struct stored_bundle tmp;
 	sqlite3_stmt *st;
@@ -400,35 +403,34 @@ store_get_bundle(struct store *s, const uint8_t id[APAGON_HASH], struct stored_b
 
 	if (id == NULL || sb == NULL)
 		return MESH_EINVAL;
-	if ((st = stmt_acquire(s, Q_GET_BUNDLE)) == NULL)
+	if ((st = stmt_acquire(s, q)) == NULL)
 		return MESH_ESTORE;
+	memset(&tmp, 0, sizeof tmp);
 	if ((rc = stmt_get(s, st, id, APAGON_HASH)) == MESH_OK) {
-		row_bundle(st, &tmp);
-		if ((tmp.raw = store_buf_copy(&s->raw, tmp.raw, tmp.raw_len)) == NULL)
+		if (q == Q_GET_BUNDLE)
+			row_bundle(st, &tmp);
+		else
+			row_bundle_brief(st, &tmp);
+		if (q == Q_GET_BUNDLE &&
+		    (tmp.raw = store_buf_copy(&s->raw, tmp.raw, tmp.raw_len)) == NULL)
 			rc = MESH_ENOMEM;
 		else
 			*sb = tmp;
 	}
-	stmt_release(s, Q_GET_BUNDLE, st);
+	stmt_release(s, q, st);
 	return rc;
+}
+
+int
+store_get_bundle(struct store *s, const uint8_t id[APAGON_HASH], struct stored_bundle *sb)
+{
+	return get_bundle(s, Q_GET_BUNDLE, id, sb);
 }
 
 int
 store_get_bundle_brief(struct store *s, const uint8_t id[APAGON_HASH], struct stored_bundle *sb)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if (id == NULL || sb == NULL)
-		return MESH_EINVAL;
-	if ((st = stmt_acquire(s, Q_GET_BUNDLE_BRIEF)) == NULL)
-		return MESH_ESTORE;
-	if ((rc = stmt_get(s, st, id, APAGON_HASH)) == MESH_OK) {
-		memset(sb, 0, sizeof *sb);
-		row_bundle_brief(st, sb);
-	}
-	stmt_release(s, Q_GET_BUNDLE_BRIEF, st);
-	return rc;
+	return get_bundle(s, Q_GET_BUNDLE_BRIEF, id, sb);
 }
 
 static int
