@@ -19,7 +19,8 @@
 /* The carry score (0..256): how often our relays were carried on further. */
 #define CARRY_PRIOR 128         /* before any evidence */
 #define CARRY_SLOTS 8           /* backoff added at score 0, none at 256 */
-#define CARRY_RETRY 160         /* below it, relays are not retried */
+#define CARRY_RETRY 160         /* below it, flooded relays are not retried */
+#define ARRIVAL_REPEATS 2       /* a recipient's copy, sent again for repeats heard */
 /* The relay backoff's other parts (relay_delay). */
 #define SNR_SLOTS   12          /* added for a copy heard at SNR_HI_X4, none at SNR_LO_X4 */
 #define SNR_LO_X4   (-80)       /* -20 dB: below every spreading factor's floor */
@@ -60,6 +61,8 @@ struct entry {
 	                                   copy (the sender's fallback) is relayed */
 	int copies;                     /* heard flooded first: copies heard so far,
 	                                   the first included (0: not counted) */
+	int mine;                       /* we are its recipient: our copy said so */
+	int answers;                    /* ... and was sent again for a repeat heard */
 	uint64_t first_at;              /* when the first copy was heard */
 };
 
@@ -439,6 +442,20 @@ heard_copy(struct lora_flood *f, struct entry *e, int hops, int left, int snr_x4
 	if (e->copies)
 		e->copies++;
 	route_learn(f, e, hops);
+	/* Ours, and heard again on its way: the node that sent it did not hear our
+	 * copy (lost at it). Say again that it has arrived, ROUTED with no relays left,
+	 * before that node gives up on its retries. */
+	if (e->mine && left != 0 && e->routed && e->send_left == 0 && !e->tx_at &&
+	    e->answers < ARRIVAL_REPEATS) {
+		e->answers++;
+		e->tx_at = now + f->p.slot_ms / 2 + jitter(f, f->p.slot_ms + 1);
+		e->next_frag = 0;
+		e->heard = 0;
+		e->suppressible = 0;
+		e->tries_left = 0;
+		f->st.arrivals_repeated++;
+		return;
+	}
 	/* Heard ROUTED and left alone; now its sender floods it (no relay acknowledged
 	 * the ROUTED copy): relay it like any flooded bundle. */
 	if (e->skipped && left < 0 && !e->tx_at && e->raw && hops + 1 <= f->p.hop_limit) {
@@ -549,6 +566,7 @@ first_heard(struct lora_flood *f, const uint8_t *b, size_t len, int left, int sn
 		/* Ours: one copy, with no relays left (ROUTED, if it fits), tells the
 		 * neighbours it has arrived and acknowledges the previous hop. */
 		e->delivered = 1;
+		e->mine = 1;
 		if (e->send_hops <= LORA_ROUTED_MAX && e->len <= LORA_ROUTED_BUNDLE) {
 			e->routed = 1;
 			e->send_left = 0;
@@ -713,9 +731,11 @@ run_timers(struct lora_flood *f, uint64_t now)
 		if (!e->ack_at || now < e->ack_at)
 			continue;
 		e->ack_at = 0;
-		/* Our own bundles are retried; relays only by a node whose relays are
-		 * usually carried on: at the edge, nobody is there to take them. */
-		if (e->tries_left > 0 && !e->tx_at && (e->own || f->carry >= CARRY_RETRY)) {
+		/* Our own bundles are retried, and so are ROUTED relays: the route says
+		 * a node is there to take them on. Other relays only by a node whose
+		 * relays are usually carried on: at the edge, nobody is there. */
+		if (e->tries_left > 0 && !e->tx_at &&
+		    (e->own || e->routed || f->carry >= CARRY_RETRY)) {
 			if (e->own && e->routed) {
 				/* No relay on the way answered: the route is stale (or the
 				 * frame was lost); flood it, and learn the route again. */
@@ -729,6 +749,20 @@ run_timers(struct lora_flood *f, uint64_t now)
 			e->heard = 0;
 			e->suppressible = 0;
 			f->st.retries++;
+		} else if (!e->own && e->routed && !e->tx_at) {
+			/* A ROUTED relay, retried, and no node on the way took it: the
+			 * frames were lost (hidden terminals) or the route is stale. It
+			 * is no longer kept out of digests, and it is doubted: the next
+			 * digest comes soon and names it, a neighbour that lacks it asks,
+			 * and the answer goes out flooded. (Flooding it at once cost more
+			 * frames for the same delivery in the bench's topologies.) The
+			 * route is kept: collisions are the likelier cause, and the
+			 * sender's own fallback forgets stale routes where they start. */
+			e->routed = 0;
+			f->st.route_fallbacks++;
+			e->doubt = 1;
+			if (f->p.digest_ms && f->digest_at > now + 4 * (uint64_t)f->p.slot_ms)
+				f->digest_at = now + f->p.slot_ms + jitter(f, f->p.slot_ms * 3);
 		} else if (in_digests(e)) {
 			/* Sent, retried, and no one took it further: a neighbour may
 			 * still lack it. Say so in a digest soon. */
@@ -828,8 +862,10 @@ lora_flood_output(struct lora_flood *f, uint64_t now, int min_prec, uint8_t out[
 			else if (best->routed)
 				f->st.routed_relays++;
 			best->suppressible = 0;
-			/* Listen for a relay further on: the implicit ack. */
-			if (best->tries_left > 0 && best->send_hops < f->p.hop_limit)
+			/* Listen for a relay further on: the implicit ack. A ROUTED
+			 * relay listens after its last retry too (then it doubts). */
+			if ((best->tries_left > 0 || (best->routed && !best->own &&
+			    !best->mine)) && best->send_hops < f->p.hop_limit)
 				/* Longer than the longest relay backoff (relay_delay)
 				 * plus the relay's own airtime. */
 				best->ack_at = now + (uint64_t)f->p.slot_ms *

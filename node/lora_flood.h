@@ -101,7 +101,11 @@ struct lora_flood_stats {
 	uint64_t routed_relays;                         /* other ROUTED frames: relays,
 	                                                   their retries, recipients'
 	                                                   copies */
-	uint64_t route_fallbacks;                       /* ROUTED unacknowledged: flooded */
+	uint64_t route_fallbacks;                       /* ROUTED unacknowledged: flooded
+	                                                   (ours), or doubted and named
+	                                                   in a digest (a relay's) */
+	uint64_t arrivals_repeated;                     /* our arrival copy sent again:
+	                                                   a repeat was heard */
 	uint64_t routes;                                /* distances known */
 	uint64_t carry;                                 /* carry score, 0..256 */
 	uint64_t crowd;                                 /* copies heard per flooded

@@ -1188,6 +1188,7 @@ lora_stats(const struct transport *t, void (*fn)(void *, const char *, int64_t),
 	fn(ctx, "routed_out", (int64_t)s->routed_out);
 	fn(ctx, "routed_relays", (int64_t)s->routed_relays);
 	fn(ctx, "route_fallbacks", (int64_t)s->route_fallbacks);
+	fn(ctx, "arrivals_repeated", (int64_t)s->arrivals_repeated);
 	fn(ctx, "routes", (int64_t)s->routes);
 	fn(ctx, "carry", (int64_t)s->carry);
 	fn(ctx, "reassembly_timeouts", (int64_t)s->reasm_timeouts);
