@@ -129,6 +129,8 @@ struct session_stats {
 	uint64_t bundles_out;                   /* sent */
 	uint64_t bundles_acked;                 /* the peer committed them */
 	uint64_t bundles_too_big;               /* do not fit in max_frame */
+	uint64_t bundles_pushed;                /* sent at the start, for the peer itself */
+	uint64_t push_failed;                   /* the start's push could not read the store */
 	uint64_t bad_frames;                    /* undecryptable, malformed, unexpected */
 	uint64_t hs_refused;                    /* HS2/HS3 that decrypted but carried an
 	                                           unacceptable identity: ignored, the

@@ -297,6 +297,7 @@ sess_open_session(struct session *s, uint64_t now_ms)
 	s->hs = HS_DONE;
 	s->hs_send = 0;
 	s->last_rx = now_ms;
+	sess_push_for_peer(s, now_ms);
 	if (s->cfg.initiator)
 		sess_start_round(s, now_ms);         /* reconcile at once */
 }

@@ -42,6 +42,9 @@ enum {
 #define F_PEER_HAS 0x04         /* acknowledged by the peer, or received from it */
 #define F_HELD     0x08         /* we hold it (or refuse it for good): offer it */
 #define F_FULL     0x10         /* id[16..31] known */
+#define F_PUSHED   0x20         /* sent at the start, for the peer itself: until the
+                                   first round has settled, not queued again while
+                                   in flight */
 
 struct ent {
 	uint8_t id[APAGON_HASH];
@@ -126,6 +129,7 @@ struct session {
 	struct snap snap;
 	uint64_t last_diff;
 	int have_last_diff;
+	int pushed;             /* bundles pushed at the start still carry F_PUSHED */
 
 	/* bundles */
 	struct qent *heap;
@@ -176,6 +180,10 @@ void sess_open_session(struct session *s, uint64_t now_ms);
 
 /* session_sync.c */
 int sess_enqueue(struct session *s, const uint8_t id[APAGON_HASH], int rank);
+/* At the start: queue what we hold for the peer itself (sealed to its key ID). */
+void sess_push_for_peer(struct session *s, uint64_t now_ms);
+/* The first round has queued what it found: pushed bundles are ordinary again. */
+void sess_push_settled(struct session *s);
 struct ent *sess_map_find(const struct idmap *m, const uint8_t id[RIBLT_ID]);
 struct ent *sess_map_get(struct idmap *m, const uint8_t *id, int full);
 int sess_on_ack(struct session *s, const struct session_msg *m);

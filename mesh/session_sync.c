@@ -153,8 +153,82 @@ sess_enqueue(struct session *s, const uint8_t id[APAGON_HASH], int rank)
 		return MESH_ENOMEM;
 	if (e->flags & (F_PEER_HAS | F_QUEUED))
 		return MESH_OK;
+	/* Pushed at the start and on its way: the first round finds the peer still
+	 * lacks it (its snapshot came first); sending it twice would cost the link. */
+	if ((e->flags & (F_PUSHED | F_INFLIGHT)) == (F_PUSHED | F_INFLIGHT))
+		return MESH_OK;
 	e->flags |= F_QUEUED;
 	return q_push(s, id, rank);
+}
+
+/* ---------------- the first push ---------------- */
+
+struct push_for {
+	struct session *s;
+	uint8_t kid[APAGON_KEYID];
+	int err;
+};
+
+static int
+push_one(void *ctx, const struct stored_bundle *sb)
+{
+	struct push_for *p = ctx;
+	struct msg_rec rec;
+	struct ent *e;
+
+	if (!sb->own || !bundle_type_sealed(sb->type) ||
+	    memcmp(sb->recipient, p->kid, APAGON_KEYID) != 0)
+		return 0;
+	/* Our own message that a peer already took: perhaps this one, whose receipt is
+	 * on its way back. Reconciliation decides, after the receipt has had its turn. */
+	if (sb->type == BUNDLE_MSG &&
+	    store_get_msg_brief(p->s->cfg.ax->st, sb->id, &rec) == MESH_OK &&
+	    rec.dir == MSG_OUT && rec.state != OUT_QUEUED)
+		return 0;
+	if ((p->err = sess_enqueue(p->s, sb->id, sess_rank_of(sb->precedence, sb->type))) != MESH_OK)
+		return 1;
+	if ((e = sess_map_find(&p->s->map, sb->id)) != NULL && (e->flags & F_QUEUED) &&
+	    !(e->flags & F_PUSHED)) {
+		e->flags |= F_PUSHED;
+		p->s->pushed = 1;
+		p->s->st.bundles_pushed++;
+	}
+	return 0;
+}
+
+/*
+ * Our own messages and receipts sealed to the peer itself go out as soon as the
+ * session opens, before reconciliation has said what the peer lacks: the peer is
+ * where they are going, and it cannot hold what no peer has taken from us yet (a
+ * receipt goes from our store once its recipient has it, node_link_acked). Left to
+ * reconciliation: our messages that some peer already took (that peer may be this
+ * one, its receipt still on the way) and relay copies (the recipient may have had the
+ * message from elsewhere; the receipt that says so comes with reconciliation).
+ * Reconciliation then finds everything else; it does not queue a pushed bundle again
+ * while it is in flight. Only with the store as the source (it knows each bundle's
+ * recipient).
+ */
+void
+sess_push_for_peer(struct session *s, uint64_t now_ms)
+{
+	struct push_for p = { s, { 0 }, MESH_OK };
+
+	if (s->src != &s->store_src)
+		return;
+	crypto_key_id(p.kid, s->peer_pk);
+	if (store_each_bundle_brief(s->cfg.ax->st, (int64_t)(now_ms / 1000), push_one, &p) < 0 ||
+	    p.err != MESH_OK)
+		s->st.push_failed++;
+}
+
+void
+sess_push_settled(struct session *s)
+{
+	if (!s->pushed)
+		return;
+	for (size_t i = 0; i < s->map.cap; i++)
+		s->map.e[i].flags &= (uint8_t)~F_PUSHED;
+	s->pushed = 0;
 }
 
 /* ---------------- snapshots of our set ---------------- */
@@ -420,6 +494,7 @@ d_finish(struct session *s, int failed)
 	} else {
 		s->st.rounds_failed++;
 	}
+	sess_push_settled(s);
 	d_reset(s);
 }
 
@@ -531,6 +606,7 @@ sess_on_result(struct session *s, const struct session_msg *m, uint64_t now_ms)
 			return rc;
 	s->round_deadline = now_ms + s->cfg.round_timeout_ms;
 	if (m->flags & 3) {
+		sess_push_settled(s);
 		s->st.round_trips++;
 		if (m->flags & 2) {
 			s->st.rounds_failed++;

@@ -20,7 +20,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Open (creating if needed) the store at path. *out is NULL on failure. */
 int store_open(struct store **out, const char *path);
@@ -260,5 +260,22 @@ int store_msg_add_sent(struct store *, const uint8_t bundle_id[APAGON_HASH], int
     int exports);
 /* Outbox records still QUEUED/SENT whose expires_at <= now become EXPIRED with reason. */
 int store_msg_expire(struct store *, int64_t now, const char *reason);
+
+/* ---- receipts owed (docs/protocol.md, 10.3) ---- */
+
+/* A message taken in whose receipt is not written yet. */
+struct receipt_due {
+	uint8_t bundle_id[APAGON_HASH];
+	struct peer_prekey used;        /* the sender's prekey it came under; owner = sender */
+	int precedence;
+	uint8_t lifetime;               /* the message's lifetime code */
+	int64_t since;                  /* when it was taken in, our clock */
+};
+/* Recorded once per message (a second put of the same ID is ignored). */
+int store_put_receipt_due(struct store *, const struct receipt_due *r);
+/* Each one, by sender, oldest first. */
+int store_each_receipt_due(struct store *, int (*fn)(void *, const struct receipt_due *),
+    void *ctx);
+int store_del_receipt_due(struct store *, const uint8_t bundle_id[APAGON_HASH]);
 
 #endif

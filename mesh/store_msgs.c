@@ -249,3 +249,76 @@ store_msg_expire(struct store *s, int64_t now, const char *reason)
 	stmt_release(s, Q_MSG_EXPIRE, st);
 	return rc;
 }
+
+/* ---- receipts owed ---- */
+
+int
+store_put_receipt_due(struct store *s, const struct receipt_due *r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (r == NULL)
+		return MESH_EINVAL;
+	if ((st = stmt_acquire(s, Q_PUT_RECEIPT_DUE)) == NULL)
+		return MESH_ESTORE;
+	if (stmt_bind_blob(st, 1, r->bundle_id, APAGON_HASH) ||
+	    stmt_bind_blob(st, 2, r->used.owner, APAGON_SIGN_PK) ||
+	    sqlite3_bind_int(st, 3, r->precedence) ||
+	    sqlite3_bind_int(st, 4, r->lifetime) ||
+	    sqlite3_bind_int64(st, 5, r->used.serial) ||
+	    stmt_bind_blob(st, 6, r->used.pk, APAGON_DH_PK) ||
+	    sqlite3_bind_int64(st, 7, r->used.not_after) ||
+	    sqlite3_bind_int64(st, 8, r->since))
+		rc = store_fail(s);
+	else
+		rc = stmt_run(s, st);
+	stmt_release(s, Q_PUT_RECEIPT_DUE, st);
+	return rc;
+}
+
+int
+store_each_receipt_due(struct store *s, int (*fn)(void *, const struct receipt_due *), void *ctx)
+{
+	struct receipt_due r;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (fn == NULL)
+		return MESH_EINVAL;
+	if ((st = stmt_acquire(s, Q_EACH_RECEIPT_DUE)) == NULL)
+		return MESH_ESTORE;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&r, 0, sizeof r);
+		stmt_col_bytes(st, 0, r.bundle_id, sizeof r.bundle_id);
+		stmt_col_bytes(st, 1, r.used.owner, sizeof r.used.owner);
+		r.precedence = sqlite3_column_int(st, 2);
+		r.lifetime = (uint8_t)sqlite3_column_int(st, 3);
+		r.used.serial = (uint32_t)sqlite3_column_int64(st, 4);
+		stmt_col_bytes(st, 5, r.used.pk, sizeof r.used.pk);
+		r.used.not_after = (uint32_t)sqlite3_column_int64(st, 6);
+		r.since = sqlite3_column_int64(st, 7);
+		if ((rc = fn(ctx, &r)) != 0)
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? MESH_OK : store_fail(s);
+out:
+	stmt_release(s, Q_EACH_RECEIPT_DUE, st);
+	return rc;
+}
+
+int
+store_del_receipt_due(struct store *s, const uint8_t bundle_id[APAGON_HASH])
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = stmt_acquire(s, Q_DEL_RECEIPT_DUE)) == NULL)
+		return MESH_ESTORE;
+	if (stmt_bind_blob(st, 1, bundle_id, APAGON_HASH))
+		rc = store_fail(s);
+	else
+		rc = stmt_run(s, st);
+	stmt_release(s, Q_DEL_RECEIPT_DUE, st);
+	return rc;
+}

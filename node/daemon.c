@@ -407,6 +407,7 @@ daemon_open(struct daemon **out, struct node *n, const char *dir)
 	control_json_wipe();
 	d->n = n;
 	d->started = node_now();
+	node_set_receipt_delay(n, DAEMON_RECEIPT_DELAY_S);
 	if (snprintf(d->dir, sizeof d->dir, "%s", dir) >= (int)sizeof d->dir ||
 	    node_path(d->conf_path, sizeof d->conf_path, dir, CONF_FILE) != 0 ||
 	    node_path(path, sizeof path, dir, CONTROL_SOCKET) != 0) {
@@ -444,6 +445,20 @@ housekeeping(struct daemon *d, uint64_t now)
 	}
 	d->maintain_ms = now + DAEMON_MAINTAIN_MS;
 	daemon_msgs_changed(d);
+}
+
+/* The receipts owed that have waited long enough (all of them when `all`); the
+ * sessions offer new ones at their next reconciliation. */
+static void
+receipts_flush(struct daemon *d, int all)
+{
+	int made = 0, rc = node_receipts_flush(d->n, node_now(), all, &made);
+
+	if (rc != 0)
+		log_warnx("writing receipts failed: %s; trying again in a second",
+		    node_strerror(rc));
+	else if (made)
+		d->resync_wanted = 1;
 }
 
 static int64_t
@@ -515,6 +530,12 @@ daemon_run(struct daemon *d)
 		if (now >= d->maintain_ms)
 			housekeeping(d, now);
 		timeout = (int64_t)(d->maintain_ms - now);
+		if (node_receipts_due_at(d->n)) {
+			if (node_now() >= node_receipts_due_at(d->n))
+				receipts_flush(d, 0);
+			if (node_receipts_due_at(d->n))
+				timeout = min_timeout(timeout, DAEMON_RECEIPT_POLL_MS);
+		}
 		if (d->msgs_dirty || d->ndirty)
 			scan_messages(d, 1);
 		control_flush(d->ctl);
@@ -577,6 +598,9 @@ daemon_run(struct daemon *d)
 		control_flush(d->ctl);
 	}
 	log_info("shutting down");
+	/* What is owed is kept anyway; written now, it leaves with the next export. */
+	if (node_receipts_due_at(d->n))
+		receipts_flush(d, 1);
 	return 0;
 }
 

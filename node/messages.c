@@ -40,11 +40,11 @@ put_record(struct node *n, const uint8_t id[APAGON_HASH], int dir, int state,
 }
 
 /* Build and store a sealed bundle of ours to `to_pk`: a text (MSG), or for a RECEIPT
- * the IDs it acknowledges (m holds mlen / 32 of them). */
+ * the IDs it acknowledges (m holds mlen / 32 of them) and when they were delivered. */
 static int
 seal_and_store(struct node *n, int type, const uint8_t to_pk[APAGON_SIGN_PK], int precedence,
     uint8_t lifetime, const uint8_t *m, size_t mlen, const struct peer_prekey *theirs,
-    int64_t now, struct accept_result *res)
+    int64_t now, int64_t delivered, struct accept_result *res)
 {
 	struct own_prekey mine;
 	uint8_t sk[APAGON_DH_SK], *buf;
@@ -80,7 +80,7 @@ seal_and_store(struct node *n, int type, const uint8_t to_pk[APAGON_SIGN_PK], in
 	}
 	if (type == BUNDLE_RECEIPT)
 		len = bundle_build_receipt(buf, mlen + APAGON_SEALED_OVERHEAD + 8, &h,
-		    (const uint8_t (*)[APAGON_HASH])m, (int)(mlen / APAGON_HASH), (uint32_t)now, &k,
+		    (const uint8_t (*)[APAGON_HASH])m, (int)(mlen / APAGON_HASH), (uint32_t)delivered, &k,
 		    &n->nk, n->sk);
 	else
 		len = bundle_build_sealed(buf, mlen + APAGON_SEALED_OVERHEAD, &h, m, mlen, &k,
@@ -119,7 +119,7 @@ node_send(struct node *n, const uint8_t to_pk[APAGON_SIGN_PK], int precedence,
 		return rc;
 	rc = seal_and_store(n, BUNDLE_MSG, to_pk, precedence,
 	    lifetime_code(lifetime ? lifetime : NODE_DEFAULT_LIFETIME), (const uint8_t *)text, tlen,
-	    &theirs, now, &res);
+	    &theirs, now, now, &res);
 	if (rc == MESH_OK)
 		rc = put_record(n, res.id, MSG_OUT, OUT_QUEUED, to_pk, precedence, (uint32_t)now, now,
 		    res.expires_at, (const uint8_t *)text, tlen);
@@ -134,11 +134,12 @@ node_send(struct node *n, const uint8_t to_pk[APAGON_SIGN_PK], int precedence,
 	return MESH_OK;
 }
 
-/* A receipt sealed back to `sender_pk`, naming `count` messages we took in from it. */
+/* A receipt sealed back to `sender_pk`, naming `count` messages we took in from it,
+ * the first of them at `delivered`. */
 static int
 send_receipt(struct node *n, const uint8_t sender_pk[APAGON_SIGN_PK],
     const uint8_t (*ids)[APAGON_HASH], int count, int precedence, uint8_t lifetime,
-    const struct peer_prekey *used, int64_t now)
+    const struct peer_prekey *used, int64_t now, int64_t delivered)
 {
 	struct accept_result res;
 	struct peer_prekey theirs;
@@ -146,7 +147,7 @@ send_receipt(struct node *n, const uint8_t sender_pk[APAGON_SIGN_PK],
 	if (store_peer_prekey_current(n->st, sender_pk, now, &theirs) != MESH_OK)
 		theirs = *used;
 	return seal_and_store(n, BUNDLE_RECEIPT, sender_pk, precedence, lifetime,
-	    (const uint8_t *)ids, (size_t)count * APAGON_HASH, &theirs, now, &res);
+	    (const uint8_t *)ids, (size_t)count * APAGON_HASH, &theirs, now, delivered, &res);
 }
 
 /* The receipt for a message we just took in: queued until its batch commits, or made
@@ -157,7 +158,7 @@ queue_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[AP
 {
 	if (n->nrq == NODE_RECEIPT_QUEUE)
 		return send_receipt(n, sender_pk, (const uint8_t (*)[APAGON_HASH])b->id, 1,
-		    b->h.precedence, b->h.lifetime, used, now);
+		    b->h.precedence, b->h.lifetime, used, now, now);
 	memcpy(n->rq[n->nrq].id, b->id, APAGON_HASH);
 	n->rq[n->nrq].used = *used;
 	memcpy(n->rq[n->nrq].used.owner, sender_pk, APAGON_SIGN_PK);
@@ -169,56 +170,170 @@ queue_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[AP
 	return MESH_OK;
 }
 
+/* The receipts owed, as read from the store, grouped by sender, oldest first. */
+struct owed {
+	struct receipt_due *r;
+	int n, cap;
+};
+
+static int
+collect_owed(void *ctx, const struct receipt_due *r)
+{
+	struct owed *o = ctx;
+
+	if (o->n == o->cap) {
+		int cap = o->cap ? 2 * o->cap : 64;
+		struct receipt_due *p = realloc(o->r, (size_t)cap * sizeof *p);
+
+		if (!p)
+			return MESH_ENOMEM;
+		o->r = p;
+		o->cap = cap;
+	}
+	o->r[o->n++] = *r;
+	return 0;
+}
+
 /*
- * The batch's receipts: one per sender for up to APAGON_RECEIPT_MAX_IDS messages, at
- * the highest precedence and longest lifetime among them. Runs inside the batch's
- * transaction, just before it commits. A message whose acceptance was undone since it
- * was queued (its inbox record is gone) is left out.
+ * Write the receipts owed: one per sender for up to APAGON_RECEIPT_MAX_IDS messages,
+ * at the highest precedence and longest lifetime among them, sealed to the sender's
+ * newest prekey (or the one the oldest message came under). A group is written when
+ * `all` is set, when it is full, or when its oldest message has waited receipt_delay;
+ * the others wait. A message whose inbox record is gone (its acceptance was undone)
+ * is left out. Runs inside the caller's transaction.
+ */
+static int
+write_receipts(struct node *n, int64_t now, int all, int *made)
+{
+	uint8_t ids[APAGON_RECEIPT_MAX_IDS][APAGON_HASH];
+	struct owed o = { NULL, 0, 0 };
+	struct msg_rec rec;
+	int rc, i = 0;
+
+	if ((rc = store_each_receipt_due(n->st, collect_owed, &o)) != MESH_OK)
+		goto out;
+	n->ndue = 0;
+	n->due_at = 0;
+	while (i < o.n) {
+		const struct receipt_due *first = &o.r[i];
+		int j = i, count = 0, precedence = PREC_ROUTINE;
+		uint8_t lifetime = 0;
+
+		while (j < o.n && j - i < APAGON_RECEIPT_MAX_IDS &&
+		    memcmp(o.r[j].used.owner, first->used.owner, APAGON_SIGN_PK) == 0)
+			j++;
+		if (!all && j - i < APAGON_RECEIPT_MAX_IDS && first->since + n->receipt_delay > now) {
+			/* Not yet: it waits for more of this sender's messages. */
+			n->ndue += j - i;
+			if (!n->due_at || first->since + n->receipt_delay < n->due_at)
+				n->due_at = first->since + n->receipt_delay;
+			i = j;
+			continue;
+		}
+		for (int k = i; k < j; k++) {
+			if (store_get_msg_brief(n->st, o.r[k].bundle_id, &rec) == MESH_OK &&
+			    rec.dir == MSG_IN &&
+			    memcmp(rec.peer_pk, first->used.owner, APAGON_SIGN_PK) == 0) {
+				memcpy(ids[count++], o.r[k].bundle_id, APAGON_HASH);
+				if (o.r[k].precedence > precedence)
+					precedence = o.r[k].precedence;
+				if (lifetime_seconds(o.r[k].lifetime) > lifetime_seconds(lifetime))
+					lifetime = o.r[k].lifetime;
+			}
+			if ((rc = store_del_receipt_due(n->st, o.r[k].bundle_id)) != MESH_OK)
+				goto out;
+		}
+		if (count) {
+			rc = send_receipt(n, first->used.owner, (const uint8_t (*)[APAGON_HASH])ids,
+			    count, precedence, lifetime, &first->used, now, first->since);
+			if (rc == MESH_ESTORE || rc == MESH_ENOMEM)
+				goto out;
+			/* Otherwise, as for a single message: it stays in the inbox without
+			 * one. */
+			if (rc != MESH_OK)
+				store_counter_add(n->st, "receipt.failed", 1);
+			else if (made)
+				(*made)++;
+		}
+		i = j;
+	}
+	rc = MESH_OK;
+out:
+	free(o.r);
+	return rc;
+}
+
+/*
+ * The batch's messages now owe a receipt: recorded in the store inside the batch's
+ * transaction, just before it commits, so the receipt is owed exactly when the
+ * messages it will name are held. Written at once (receipt_delay 0), or later by
+ * node_receipts_flush() so that one receipt names many messages.
  */
 int
 node_batch_end(void *ctx, int commit)
 {
 	struct node *n = ctx;
-	uint8_t ids[APAGON_RECEIPT_MAX_IDS][APAGON_HASH], sender[APAGON_SIGN_PK];
-	struct peer_prekey used;
+	struct receipt_due r;
 	struct msg_rec rec;
-	int rc = MESH_OK;
+	int rc = MESH_OK, added = 0;
 
-	while (commit && n->nrq > 0) {
-		int count = 0, keep = 0, precedence = PREC_ROUTINE;
-		uint8_t lifetime = 0;
-
-		memcpy(sender, n->rq[0].used.owner, APAGON_SIGN_PK);
-		used = n->rq[0].used;
-		for (int i = 0; i < n->nrq; i++) {
-			if (count == APAGON_RECEIPT_MAX_IDS ||
-			    memcmp(n->rq[i].used.owner, sender, APAGON_SIGN_PK) != 0) {
-				n->rq[keep++] = n->rq[i];
-				continue;
-			}
-			if (store_get_msg_brief(n->st, n->rq[i].id, &rec) != MESH_OK || rec.dir != MSG_IN ||
-			    memcmp(rec.peer_pk, sender, APAGON_SIGN_PK) != 0)
-				continue;
-			memcpy(ids[count++], n->rq[i].id, APAGON_HASH);
-			if (n->rq[i].precedence > precedence)
-				precedence = n->rq[i].precedence;
-			if (lifetime_seconds(n->rq[i].lifetime) > lifetime_seconds(lifetime))
-				lifetime = n->rq[i].lifetime;
-		}
-		n->nrq = keep;
-		if (!count)
+	for (int i = 0; commit && i < n->nrq; i++) {
+		if (store_get_msg_brief(n->st, n->rq[i].id, &rec) != MESH_OK || rec.dir != MSG_IN ||
+		    memcmp(rec.peer_pk, n->rq[i].used.owner, APAGON_SIGN_PK) != 0)
 			continue;
-		rc = send_receipt(n, sender, (const uint8_t (*)[APAGON_HASH])ids, count, precedence,
-		    lifetime, &used, n->rq_now);
-		if (rc == MESH_ESTORE || rc == MESH_ENOMEM)
+		memset(&r, 0, sizeof r);
+		memcpy(r.bundle_id, n->rq[i].id, APAGON_HASH);
+		r.used = n->rq[i].used;
+		r.precedence = n->rq[i].precedence;
+		r.lifetime = n->rq[i].lifetime;
+		r.since = n->rq_now;
+		if ((rc = store_put_receipt_due(n->st, &r)) != MESH_OK)
 			break;
-		/* Otherwise, as for a single message: it stays in the inbox without one. */
-		if (rc != MESH_OK)
-			store_counter_add(n->st, "receipt.failed", 1);
-		rc = MESH_OK;
+		added++;
+	}
+	if (rc == MESH_OK && added) {
+		n->ndue += added;
+		if (!n->due_at || n->rq_now + n->receipt_delay < n->due_at)
+			n->due_at = n->rq_now + n->receipt_delay;
+		if (n->receipt_delay == 0 || n->ndue >= APAGON_RECEIPT_MAX_IDS)
+			rc = write_receipts(n, n->rq_now, 1, NULL);
 	}
 	n->nrq = 0;
 	n->rq_now = 0;
+	return rc;
+}
+
+void
+node_set_receipt_delay(struct node *n, int seconds)
+{
+	n->receipt_delay = seconds > 0 ? seconds : 0;
+}
+
+int64_t
+node_receipts_due_at(const struct node *n)
+{
+	return n->ndue > 0 ? n->due_at : 0;
+}
+
+int
+node_receipts_flush(struct node *n, int64_t now, int all, int *made)
+{
+	int rc;
+
+	if (made)
+		*made = 0;
+	if ((rc = accept_begin(&n->ax)) != MESH_OK)
+		return rc;
+	if ((rc = write_receipts(n, now, all, made)) == MESH_OK &&
+	    (rc = accept_commit(&n->ax)) == MESH_OK)
+		return MESH_OK;
+	accept_rollback(&n->ax);
+	/* What is owed is still in the store: look again in a second. */
+	if (n->ndue < 1)
+		n->ndue = 1;
+	n->due_at = now + 1;
+	if (made)
+		*made = 0;
 	return rc;
 }
 

@@ -404,6 +404,9 @@ node_maintain(struct node *n, int64_t now)
 		accept_rollback(&n->ax);
 		return rc;
 	}
+	/* Receipts owed since before a restart, or waiting out their delay. */
+	if ((rc = node_receipts_flush(n, now, 0, NULL)) != MESH_OK)
+		return rc;
 	/* Outside the transaction, so the WAL can be checkpointed over the old secrets. */
 	node_dh_forget(n);
 	return store_delete_old_prekeys(n->st, now - NODE_PREKEY_GRACE, NULL);

@@ -96,6 +96,20 @@ int node_request(struct node *, uint8_t *out, size_t cap);
  */
 int node_maintain(struct node *, int64_t now);
 
+/*
+ * Receipts (docs/protocol.md, 10.3). A message taken in owes its sender a receipt;
+ * with a delay of 0 (the default) it is written in the transaction that took the
+ * message in. With a delay of `seconds`, it waits in the store so that one receipt
+ * names up to 32 of a sender's messages: node_receipts_flush() writes those that have
+ * waited that long (all of them if `all`), in a transaction of its own, and counts the
+ * receipts written in *made (may be NULL). node_receipts_due_at() says when the next
+ * one is due (node clock), 0 when none is owed; node_maintain() writes those owed
+ * since before a restart.
+ */
+void node_set_receipt_delay(struct node *, int seconds);
+int64_t node_receipts_due_at(const struct node *);
+int node_receipts_flush(struct node *, int64_t now, int all, int *made);
+
 /* One item of an import, reported as it is decided. */
 struct import_item {
 	int index;              /* 1-based position in the file */

@@ -36,9 +36,8 @@ struct node {
 	} dh[8];
 	int dh_next;
 	/* Messages taken in during the open acceptance batch, waiting for their receipt.
-	 * When the batch commits, node_batch_end() makes one receipt per sender naming up
-	 * to APAGON_RECEIPT_MAX_IDS of them, inside the same transaction: the receipts are
-	 * durable exactly when the messages they name are. */
+	 * When the batch commits, node_batch_end() records them as owed, inside the same
+	 * transaction: a receipt is owed exactly when the messages it names are held. */
 	struct {
 		uint8_t id[APAGON_HASH];
 		struct peer_prekey used;        /* sender's prekey it came under; owner = sender */
@@ -46,6 +45,15 @@ struct node {
 	} rq[NODE_RECEIPT_QUEUE];
 	int nrq;
 	int64_t rq_now;
+	/* Receipts may wait: node_batch_end() records what is owed in the store
+	 * (receipts_due, in the batch's transaction, so a restart loses none), and
+	 * write_receipts() makes them once they have waited receipt_delay seconds or
+	 * APAGON_RECEIPT_MAX_IDS are owed, one receipt per sender for many messages.
+	 * ndue and due_at track what is owed: the count, and when the next one is due
+	 * (0: nothing owed, as far as this process knows). */
+	int receipt_delay;
+	int ndue;
+	int64_t due_at;
 	/* Plaintext buffers in this guarded, locked allocation (node_plain_get): a
 	 * sodium_malloc per message maps, locks, protects and unmaps pages, a dozen
 	 * system calls whose TLB flushes cost more than the message's signature check

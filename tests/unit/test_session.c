@@ -515,6 +515,112 @@ held_for(struct node *n, struct node *to, int type)
 	return h.n;
 }
 
+static int
+count_due(void *ctx, const struct receipt_due *r)
+{
+	(void)r;
+	++*(int *)ctx;
+	return 0;
+}
+
+static int
+owed(struct node *n)
+{
+	int c = 0;
+
+	CHECK_EQ(store_each_receipt_due(node_store(n), count_due, &c), 0);
+	return c;
+}
+
+/*
+ * When a session opens, our own messages for the peer that no peer has taken yet go
+ * out at once, before reconciliation: here two of alice's three messages for bob.
+ * The third was taken by carol already, so bob may have it (and its receipt may be
+ * on its way): reconciliation sends it. Nothing crosses twice, and everything
+ * arrives.
+ */
+static void
+test_push_for_peer(void)
+{
+	struct world w;
+	struct sim sim;
+	struct expect e[4];
+
+	world_up(&w, 3, 0);
+	sim_init(&sim, &w);
+	sim_add_link(&sim, 0, 1);       /* alice - bob */
+	sim_add_link(&sim, 0, 2);       /* alice - carol */
+	send_msg(&sim, &e[0], 0, 1, 0, 0);
+	link_up(&sim, 1);
+	run_clean(&sim, 4000, FRAME_CAP);
+	link_down(&sim, 1);
+	send_msg(&sim, &e[1], 0, 1, 0, 1);
+	send_msg(&sim, &e[2], 0, 1, 2, 2);
+	send_msg(&sim, &e[3], 0, 2, 0, 3);
+	link_up(&sim, 0);
+	run_clean(&sim, 6000, FRAME_CAP);
+	CHECK_EQ(session_stats(sim.l[0].s[0])->bundles_pushed, 2);
+	CHECK_EQ(session_stats(sim.l[0].s[1])->bundles_pushed, 0);
+	CHECK_EQ(check_inboxes(&w, e, 3, 0), 0);
+	CHECK_EQ(session_stats(sim.l[0].s[1])->bundles_dup, 0);
+	CHECK_EQ(session_stats(sim.l[0].s[0])->push_failed, 0);
+	sim_free(&sim);
+	world_down(&w);
+}
+
+/*
+ * With a receipt delay (the daemon's), messages bob takes in one at a time owe their
+ * receipts, in his store, until the oldest has waited the delay: then one receipt
+ * names them all, and alice's outbox says delivered. Before, each batch wrote its own
+ * receipt at once.
+ */
+static void
+test_receipts_wait_and_join(void)
+{
+	struct world w;
+	struct sim sim;
+	struct expect e[3];
+	struct msg_rec m;
+	int64_t due;
+	int made = -1;
+
+	world_up(&w, 2, 0);
+	node_set_receipt_delay(w.n[1], 5);
+	sim_init(&sim, &w);
+	sim_add_link(&sim, 0, 1);
+	link_up(&sim, 0);
+	for (int i = 0; i < 3; i++) {
+		send_msg(&sim, &e[i], 0, 1, i, i);
+		run_clean(&sim, 1000, FRAME_CAP);
+	}
+	CHECK_EQ(check_inboxes(&w, e, 3, 1), 0);
+	CHECK_EQ(owed(w.n[1]), 3);
+	CHECK_EQ(held_for(w.n[1], w.n[0], BUNDLE_RECEIPT), 0);
+	due = node_receipts_due_at(w.n[1]);
+	CHECK(due > 0);
+	/* Not yet: nothing written. */
+	CHECK_EQ(node_receipts_flush(w.n[1], due - 1, 0, &made), 0);
+	CHECK_EQ(made, 0);
+	CHECK_EQ(owed(w.n[1]), 3);
+	/* Due: one receipt for the three. */
+	CHECK_EQ(node_receipts_flush(w.n[1], due, 0, &made), 0);
+	CHECK_EQ(made, 1);
+	CHECK_EQ(owed(w.n[1]), 0);
+	CHECK_EQ(node_receipts_due_at(w.n[1]), 0);
+	CHECK_EQ(held_for(w.n[1], w.n[0], BUNDLE_RECEIPT), 1);
+	/* The next reconciliation takes it to alice. */
+	session_resync(sim.l[0].s[1], sim.now);
+	run_clean(&sim, 4000, FRAME_CAP);
+	/* Delivered when bob took in the first of them, not when he wrote the receipt. */
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(store_get_msg(node_store(w.n[0]), e[i].id, &m), 0);
+		CHECK_EQ(m.state, OUT_DELIVERED);
+		CHECK_EQ(m.delivered_at, due - 5);
+	}
+	sim_free(&sim);
+	world_down(&w);
+}
+
 /*
  * Once the node a bundle is for acknowledges it, whoever carried it there lets it go:
  * bob's receipts for alice, once alice has them, are not offered to her at every
@@ -624,6 +730,8 @@ main(int argc, char **argv)
 		TEST(test_handshake_and_sync),
 		TEST(test_delivered_copies_let_go),
 		TEST(test_ack_lets_go_only_for_recipient),
+		TEST(test_receipts_wait_and_join),
+		TEST(test_push_for_peer),
 		TEST(test_precedence_first),
 		TEST(test_tampered_and_replayed),
 		TEST(test_garbage_frames),

@@ -50,11 +50,84 @@ test_open_reopen(void)
 }
 
 /* Turn a version-3 file's messages back into version 2's: the texts in the rows. */
-#define V3_TO_V2 \
+static int
+collect_due(void *ctx, const struct receipt_due *r)
+{
+	struct { struct receipt_due *r; int n; } *c = ctx;
+
+	if (c->n < 4)
+		c->r[c->n] = *r;
+	c->n++;
+	return 0;
+}
+
+/* Each released schema's way back, so older files can be made for the migrations. */
+#define V4_TO_V3 "DROP TABLE receipts_due;"
+#define V3_TO_V2 V4_TO_V3 \
 	"ALTER TABLE messages ADD COLUMN sealed_text BLOB NOT NULL DEFAULT x'';" \
 	"UPDATE messages SET sealed_text = (SELECT t.sealed_text FROM message_texts t " \
 	"  WHERE t.bundle_id = messages.bundle_id);" \
 	"DROP TABLE message_texts;"
+
+/* A version-3 file (receipts written with the batch, none owed) is migrated in place;
+ * what is owed is kept once per message, by sender and oldest first, until deleted,
+ * across a reopen. */
+static void
+test_migrate_from_v3_and_receipts_due(void)
+{
+	struct store *s = open_named("v3.db");
+	struct receipt_due r, got[4];
+	struct { struct receipt_due *r; int n; } c = { got, 0 };
+	char path[256];
+	sqlite3 *db = NULL;
+
+	store_close(s);
+	path_of(path, sizeof path, "v3.db");
+	CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ(sqlite3_exec(db, V4_TO_V3 "PRAGMA user_version = 3;", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	CHECK_EQ(sql_int("v3.db", "SELECT count(*) FROM sqlite_schema WHERE name = 'receipts_due'"), 0);
+	s = open_named("v3.db");
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_EQ(sql_int("v3.db", "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	for (int i = 0; i < 3; i++) {
+		memset(&r, 0, sizeof r);
+		fill(r.bundle_id, sizeof r.bundle_id, (uint8_t)(40 + i));
+		fill(r.used.owner, sizeof r.used.owner, (uint8_t)(i == 1 ? 2 : 1));
+		fill(r.used.pk, sizeof r.used.pk, (uint8_t)(60 + i));
+		r.used.serial = 500u + (uint32_t)i;
+		r.used.not_after = 4000000000u;
+		r.precedence = i;
+		r.lifetime = (uint8_t)(3 + i);
+		r.since = 1000 - i;
+		CHECK_EQ(store_put_receipt_due(s, &r), MESH_OK);
+	}
+	r.since = 1;                    /* the same message again: ignored */
+	CHECK_EQ(store_put_receipt_due(s, &r), MESH_OK);
+	store_close(s);
+	s = open_named("v3.db");
+	CHECK_EQ(store_each_receipt_due(s, collect_due, &c), MESH_OK);
+	CHECK_EQ(c.n, 3);
+	/* Sender 1's two (oldest first: 42 before 40), then sender 2's. */
+	CHECK_EQ(got[0].bundle_id[0], 42);
+	CHECK_EQ(got[0].since, 998);
+	CHECK_EQ(got[0].used.serial, 502u);
+	CHECK_EQ(got[0].used.not_after, 4000000000u);
+	CHECK_EQ(got[0].used.pk[0], 62);
+	CHECK_EQ(got[0].precedence, 2);
+	CHECK_EQ(got[0].lifetime, 5);
+	CHECK_EQ(got[1].bundle_id[0], 40);
+	CHECK_EQ(got[2].bundle_id[0], 41);
+	CHECK_EQ(got[2].used.owner[0], 2);
+	CHECK_EQ(store_del_receipt_due(s, got[1].bundle_id), MESH_OK);
+	c.n = 0;
+	CHECK_EQ(store_each_receipt_due(s, collect_due, &c), MESH_OK);
+	CHECK_EQ(c.n, 2);
+	store_close(s);
+}
 
 /* A version-2 file (texts in the message rows) is migrated in place, texts kept. */
 static void
@@ -540,6 +613,7 @@ main(int argc, char **argv)
 		TEST(test_open_reopen),
 		TEST(test_migrate_from_v1),
 		TEST(test_migrate_from_v2),
+		TEST(test_migrate_from_v3_and_receipts_due),
 		TEST(test_newer_schema),
 		TEST(test_meta),
 		TEST(test_counters),
