@@ -180,10 +180,12 @@ push_one(void *ctx, const struct stored_bundle *sb)
 	    memcmp(sb->recipient, p->kid, APAGON_KEYID) != 0)
 		return 0;
 	/* Our own message that a peer already took: perhaps this one, whose receipt is
-	 * on its way back. Reconciliation decides, after the receipt has had its turn. */
+	 * on its way back. Reconciliation decides, after the receipt has had its turn.
+	 * (A message only written into export files is pushed: a file that reached the
+	 * peer costs one duplicate, and files are the slow way.) */
 	if (sb->type == BUNDLE_MSG &&
 	    store_get_msg_brief(p->s->cfg.ax->st, sb->id, &rec) == MESH_OK &&
-	    rec.dir == MSG_OUT && rec.state != OUT_QUEUED)
+	    rec.dir == MSG_OUT && (rec.sent_count > 0 || rec.state == OUT_DELIVERED))
 		return 0;
 	if ((p->err = sess_enqueue(p->s, sb->id, sess_rank_of(sb->precedence, sb->type))) != MESH_OK)
 		return 1;
