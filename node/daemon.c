@@ -447,17 +447,23 @@ housekeeping(struct daemon *d, uint64_t now)
 	daemon_msgs_changed(d);
 }
 
-/* The receipts owed that have waited long enough (all of them when `all`); the
- * sessions offer new ones at their next reconciliation. */
+/* The receipts owed that have waited long enough (all of them when `all`), offered
+ * at once on every open session (the links' reconciliation would find them too, but
+ * only at the initiator's next round). */
 static void
 receipts_flush(struct daemon *d, int all)
 {
-	int made = 0, rc = node_receipts_flush(d->n, node_now(), all, &made);
+	struct node_receipts_made made;
+	int rc = node_receipts_flush(d->n, node_now(), all, &made);
 
-	if (rc != 0)
+	if (rc != 0) {
 		log_warnx("writing receipts failed: %s; trying again in a second",
 		    node_strerror(rc));
-	else if (made)
+		return;
+	}
+	for (int i = 0; i < made.kept; i++)
+		sessions_notify_all(d, made.id[i], made.precedence[i], NULL);
+	if (made.n > made.kept)
 		d->resync_wanted = 1;
 }
 

@@ -135,19 +135,23 @@ node_send(struct node *n, const uint8_t to_pk[APAGON_SIGN_PK], int precedence,
 }
 
 /* A receipt sealed back to `sender_pk`, naming `count` messages we took in from it,
- * the first of them at `delivered`. */
+ * the first of them at `delivered`. Its ID in id (may be NULL). */
 static int
 send_receipt(struct node *n, const uint8_t sender_pk[APAGON_SIGN_PK],
     const uint8_t (*ids)[APAGON_HASH], int count, int precedence, uint8_t lifetime,
-    const struct peer_prekey *used, int64_t now, int64_t delivered)
+    const struct peer_prekey *used, int64_t now, int64_t delivered, uint8_t *id)
 {
 	struct accept_result res;
 	struct peer_prekey theirs;
+	int rc;
 
 	if (store_peer_prekey_current(n->st, sender_pk, now, &theirs) != MESH_OK)
 		theirs = *used;
-	return seal_and_store(n, BUNDLE_RECEIPT, sender_pk, precedence, lifetime,
+	rc = seal_and_store(n, BUNDLE_RECEIPT, sender_pk, precedence, lifetime,
 	    (const uint8_t *)ids, (size_t)count * APAGON_HASH, &theirs, now, delivered, &res);
+	if (rc == MESH_OK && id)
+		memcpy(id, res.id, APAGON_HASH);
+	return rc;
 }
 
 /* The receipt for a message we just took in: queued until its batch commits, or made
@@ -158,7 +162,7 @@ queue_receipt(struct node *n, const struct bundle *b, const uint8_t sender_pk[AP
 {
 	if (n->nrq == NODE_RECEIPT_QUEUE)
 		return send_receipt(n, sender_pk, (const uint8_t (*)[APAGON_HASH])b->id, 1,
-		    b->h.precedence, b->h.lifetime, used, now, now);
+		    b->h.precedence, b->h.lifetime, used, now, now, NULL);
 	memcpy(n->rq[n->nrq].id, b->id, APAGON_HASH);
 	n->rq[n->nrq].used = *used;
 	memcpy(n->rq[n->nrq].used.owner, sender_pk, APAGON_SIGN_PK);
@@ -203,7 +207,7 @@ collect_owed(void *ctx, const struct receipt_due *r)
  * is left out. Runs inside the caller's transaction.
  */
 static int
-write_receipts(struct node *n, int64_t now, int all, int *made)
+write_receipts(struct node *n, int64_t now, int all, struct node_receipts_made *made)
 {
 	uint8_t ids[APAGON_RECEIPT_MAX_IDS][APAGON_HASH];
 	struct owed o = { NULL, 0, 0 };
@@ -244,16 +248,23 @@ write_receipts(struct node *n, int64_t now, int all, int *made)
 				goto out;
 		}
 		if (count) {
+			uint8_t rid[APAGON_HASH];
+
 			rc = send_receipt(n, first->used.owner, (const uint8_t (*)[APAGON_HASH])ids,
-			    count, precedence, lifetime, &first->used, now, first->since);
+			    count, precedence, lifetime, &first->used, now, first->since, rid);
 			if (rc == MESH_ESTORE || rc == MESH_ENOMEM)
 				goto out;
 			/* Otherwise, as for a single message: it stays in the inbox without
 			 * one. */
 			if (rc != MESH_OK)
 				store_counter_add(n->st, "receipt.failed", 1);
-			else if (made)
-				(*made)++;
+			else if (made) {
+				if (made->kept < NODE_RECEIPTS_MADE_MAX) {
+					memcpy(made->id[made->kept], rid, APAGON_HASH);
+					made->precedence[made->kept++] = precedence;
+				}
+				made->n++;
+			}
 		}
 		i = j;
 	}
@@ -295,7 +306,7 @@ node_batch_end(void *ctx, int commit)
 		n->ndue += added;
 		if (!n->due_at || n->rq_now + n->receipt_delay < n->due_at)
 			n->due_at = n->rq_now + n->receipt_delay;
-		if (n->receipt_delay == 0 || n->ndue >= APAGON_RECEIPT_MAX_IDS)
+		if (n->receipt_delay == 0)
 			rc = write_receipts(n, n->rq_now, 1, NULL);
 	}
 	n->nrq = 0;
@@ -316,12 +327,12 @@ node_receipts_due_at(const struct node *n)
 }
 
 int
-node_receipts_flush(struct node *n, int64_t now, int all, int *made)
+node_receipts_flush(struct node *n, int64_t now, int all, struct node_receipts_made *made)
 {
 	int rc;
 
 	if (made)
-		*made = 0;
+		memset(made, 0, sizeof *made);
 	if ((rc = accept_begin(&n->ax)) != MESH_OK)
 		return rc;
 	if ((rc = write_receipts(n, now, all, made)) == MESH_OK &&
@@ -333,7 +344,7 @@ node_receipts_flush(struct node *n, int64_t now, int all, int *made)
 		n->ndue = 1;
 	n->due_at = now + 1;
 	if (made)
-		*made = 0;
+		memset(made, 0, sizeof *made);
 	return rc;
 }
 

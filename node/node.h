@@ -101,14 +101,22 @@ int node_maintain(struct node *, int64_t now);
  * with a delay of 0 (the default) it is written in the transaction that took the
  * message in. With a delay of `seconds`, it waits in the store so that one receipt
  * names up to 32 of a sender's messages: node_receipts_flush() writes those that have
- * waited that long (all of them if `all`), in a transaction of its own, and counts the
- * receipts written in *made (may be NULL). node_receipts_due_at() says when the next
- * one is due (node clock), 0 when none is owed; node_maintain() writes those owed
- * since before a restart.
+ * waited that long (all of them if `all`), in a transaction of its own, and tells in
+ * *made (may be NULL) how many receipts it wrote and the IDs of the first ones, for
+ * the links to offer at once. node_receipts_due_at() says when the next one is due
+ * (node clock), 0 when none is owed; node_maintain() writes those owed since before a
+ * restart.
  */
+#define NODE_RECEIPTS_MADE_MAX 16
+struct node_receipts_made {
+	int n;                                          /* receipts written */
+	int kept;                                       /* the first ones, below */
+	uint8_t id[NODE_RECEIPTS_MADE_MAX][APAGON_HASH];
+	int precedence[NODE_RECEIPTS_MADE_MAX];
+};
 void node_set_receipt_delay(struct node *, int seconds);
 int64_t node_receipts_due_at(const struct node *);
-int node_receipts_flush(struct node *, int64_t now, int all, int *made);
+int node_receipts_flush(struct node *, int64_t now, int all, struct node_receipts_made *made);
 
 /* One item of an import, reported as it is decided. */
 struct import_item {

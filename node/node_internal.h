@@ -47,8 +47,8 @@ struct node {
 	int64_t rq_now;
 	/* Receipts may wait: node_batch_end() records what is owed in the store
 	 * (receipts_due, in the batch's transaction, so a restart loses none), and
-	 * write_receipts() makes them once they have waited receipt_delay seconds or
-	 * APAGON_RECEIPT_MAX_IDS are owed, one receipt per sender for many messages.
+	 * write_receipts() makes them once they have waited receipt_delay seconds, one
+	 * receipt per sender for up to APAGON_RECEIPT_MAX_IDS messages.
 	 * ndue and due_at track what is owed: the count, and when the next one is due
 	 * (0: nothing owed, as far as this process knows). */
 	int receipt_delay;
