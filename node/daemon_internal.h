@@ -33,8 +33,9 @@ struct seen_msg {
 
 /* Messages known to have changed this turn; more than this means a full rescan. */
 #define DAEMON_DIRTY_MAX 256
-/* Receipts wait this long for more of a sender's messages, so that one receipt names
- * many (docs/protocol.md, 10.3); while any wait, the loop looks every 250 ms. */
+/* Receipts wait until no message has come to owe one for this long (at most five
+ * times this), so that one receipt names many (docs/protocol.md, 10.3); while any
+ * wait, the loop looks every 250 ms. */
 #define DAEMON_RECEIPT_DELAY_S 2
 #define DAEMON_RECEIPT_POLL_MS 250
 

@@ -201,10 +201,12 @@ collect_owed(void *ctx, const struct receipt_due *r)
 /*
  * Write the receipts owed: one per sender for up to APAGON_RECEIPT_MAX_IDS messages,
  * at the highest precedence and longest lifetime among them, sealed to the sender's
- * newest prekey (or the one the oldest message came under). A group is written when
- * `all` is set, when it is full, or when its oldest message has waited receipt_delay;
- * the others wait. A message whose inbox record is gone (its acceptance was undone)
- * is left out. Runs inside the caller's transaction.
+ * newest prekey (or the one the oldest message came under). They are written when
+ * `all` is set, when no message has come to owe one for receipt_delay seconds (a
+ * transfer has paused), or, for a sender's group, when its oldest message has waited
+ * NODE_RECEIPT_MAX_WAIT times that (traffic that never pauses); the others wait. A
+ * message whose inbox record is gone (its acceptance was undone) is left out. Runs
+ * inside the caller's transaction.
  */
 static int
 write_receipts(struct node *n, int64_t now, int all, struct node_receipts_made *made)
@@ -212,12 +214,15 @@ write_receipts(struct node *n, int64_t now, int all, struct node_receipts_made *
 	uint8_t ids[APAGON_RECEIPT_MAX_IDS][APAGON_HASH];
 	struct owed o = { NULL, 0, 0 };
 	struct msg_rec rec;
+	int64_t quiet_at = n->last_owed + n->receipt_delay,
+	    wait = (int64_t)n->receipt_delay * NODE_RECEIPT_MAX_WAIT;
 	int rc, i = 0;
 
 	if ((rc = store_each_receipt_due(n->st, collect_owed, &o)) != MESH_OK)
 		goto out;
 	n->ndue = 0;
 	n->due_at = 0;
+	n->first_owed = 0;
 	while (i < o.n) {
 		const struct receipt_due *first = &o.r[i];
 		int j = i, count = 0, precedence = PREC_ROUTINE;
@@ -226,11 +231,15 @@ write_receipts(struct node *n, int64_t now, int all, struct node_receipts_made *
 		while (j < o.n && j - i < APAGON_RECEIPT_MAX_IDS &&
 		    memcmp(o.r[j].used.owner, first->used.owner, APAGON_SIGN_PK) == 0)
 			j++;
-		if (!all && j - i < APAGON_RECEIPT_MAX_IDS && first->since + n->receipt_delay > now) {
-			/* Not yet: it waits for more of this sender's messages. */
+		if (!all && now < quiet_at && now < first->since + wait) {
+			/* Not yet: messages are still coming. */
+			int64_t at = quiet_at < first->since + wait ? quiet_at : first->since + wait;
+
 			n->ndue += j - i;
-			if (!n->due_at || first->since + n->receipt_delay < n->due_at)
-				n->due_at = first->since + n->receipt_delay;
+			if (!n->due_at || at < n->due_at)
+				n->due_at = at;
+			if (!n->first_owed || first->since < n->first_owed)
+				n->first_owed = first->since;
 			i = j;
 			continue;
 		}
@@ -303,9 +312,17 @@ node_batch_end(void *ctx, int commit)
 		added++;
 	}
 	if (rc == MESH_OK && added) {
+		int64_t wait = (int64_t)n->receipt_delay * NODE_RECEIPT_MAX_WAIT;
+
+		if (!n->ndue || !n->first_owed)
+			n->first_owed = n->rq_now;
 		n->ndue += added;
-		if (!n->due_at || n->rq_now + n->receipt_delay < n->due_at)
-			n->due_at = n->rq_now + n->receipt_delay;
+		n->last_owed = n->rq_now;
+		/* The next look: when this quiet would end, or the oldest has waited long
+		 * enough, whichever comes first. */
+		n->due_at = n->last_owed + n->receipt_delay;
+		if (n->first_owed + wait < n->due_at)
+			n->due_at = n->first_owed + wait;
 		if (n->receipt_delay == 0)
 			rc = write_receipts(n, n->rq_now, 1, NULL);
 	}

@@ -100,8 +100,9 @@ int node_maintain(struct node *, int64_t now);
  * Receipts (docs/protocol.md, 10.3). A message taken in owes its sender a receipt;
  * with a delay of 0 (the default) it is written in the transaction that took the
  * message in. With a delay of `seconds`, it waits in the store so that one receipt
- * names up to 32 of a sender's messages: node_receipts_flush() writes those that have
- * waited that long (all of them if `all`), in a transaction of its own, and tells in
+ * names up to 32 of a sender's messages: node_receipts_flush() writes them once no
+ * message has come to owe one for that long, or a sender's oldest has waited five
+ * times that (all of them if `all`), in a transaction of its own, and tells in
  * *made (may be NULL) how many receipts it wrote and the IDs of the first ones, for
  * the links to offer at once. node_receipts_due_at() says when the next one is due
  * (node clock), 0 when none is owed; node_maintain() writes those owed since before a

@@ -9,6 +9,7 @@
 #define NODE_STORE     "apagon.db"
 #define NODE_PATH_MAX  4096
 #define NODE_RECEIPT_QUEUE 64   /* messages per batch whose receipts can wait for its end */
+#define NODE_RECEIPT_MAX_WAIT 5 /* receipts wait at most this many times their delay */
 #define NODE_PLAIN_SLOTS 2      /* plaintext buffers inside struct node (node_plain_get) */
 #define NODE_PLAIN_MAX   (APAGON_MAX_BUNDLE + 1)
 
@@ -47,13 +48,16 @@ struct node {
 	int64_t rq_now;
 	/* Receipts may wait: node_batch_end() records what is owed in the store
 	 * (receipts_due, in the batch's transaction, so a restart loses none), and
-	 * write_receipts() makes them once they have waited receipt_delay seconds, one
-	 * receipt per sender for up to APAGON_RECEIPT_MAX_IDS messages.
-	 * ndue and due_at track what is owed: the count, and when the next one is due
-	 * (0: nothing owed, as far as this process knows). */
+	 * write_receipts() makes them once no message has come to owe one for
+	 * receipt_delay seconds, or a sender's oldest has waited NODE_RECEIPT_MAX_WAIT
+	 * times that: one receipt per sender for up to APAGON_RECEIPT_MAX_IDS messages.
+	 * ndue and due_at track what is owed: the count, and when to look next (0:
+	 * nothing owed, as far as this process knows); last_owed, when a message last
+	 * came to owe one; first_owed, when the oldest still owed did. */
 	int receipt_delay;
 	int ndue;
 	int64_t due_at;
+	int64_t last_owed, first_owed;
 	/* Plaintext buffers in this guarded, locked allocation (node_plain_get): a
 	 * sodium_malloc per message maps, locks, protects and unmaps pages, a dozen
 	 * system calls whose TLB flushes cost more than the message's signature check
