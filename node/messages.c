@@ -204,16 +204,16 @@ collect_owed(void *ctx, const struct receipt_due *r)
  * newest prekey (or the one the oldest message came under). They are written when
  * `all` is set, when no message has come to owe one for receipt_delay seconds (a
  * transfer has paused), or, for a sender's group, when its oldest message has waited
- * NODE_RECEIPT_MAX_WAIT times that (traffic that never pauses); the others wait. A
- * message whose inbox record is gone (its acceptance was undone) is left out. Runs
- * inside the caller's transaction.
+ * NODE_RECEIPT_MAX_WAIT times that (traffic that never pauses); the others wait.
+ * Every row names a message held in the inbox: node_batch_end() records it only then,
+ * in the transaction that stored the message, and inbox records are never deleted.
+ * Runs inside the caller's transaction.
  */
 static int
 write_receipts(struct node *n, int64_t now, int all, struct node_receipts_made *made)
 {
-	uint8_t ids[APAGON_RECEIPT_MAX_IDS][APAGON_HASH];
+	uint8_t ids[APAGON_RECEIPT_MAX_IDS][APAGON_HASH], rid[APAGON_HASH];
 	struct owed o = { NULL, 0, 0 };
-	struct msg_rec rec;
 	int64_t quiet_at = n->last_owed + n->receipt_delay,
 	    wait = (int64_t)n->receipt_delay * NODE_RECEIPT_MAX_WAIT;
 	int rc, i = 0;
@@ -244,36 +244,27 @@ write_receipts(struct node *n, int64_t now, int all, struct node_receipts_made *
 			continue;
 		}
 		for (int k = i; k < j; k++) {
-			if (store_get_msg_brief(n->st, o.r[k].bundle_id, &rec) == MESH_OK &&
-			    rec.dir == MSG_IN &&
-			    memcmp(rec.peer_pk, first->used.owner, APAGON_SIGN_PK) == 0) {
-				memcpy(ids[count++], o.r[k].bundle_id, APAGON_HASH);
-				if (o.r[k].precedence > precedence)
-					precedence = o.r[k].precedence;
-				if (lifetime_seconds(o.r[k].lifetime) > lifetime_seconds(lifetime))
-					lifetime = o.r[k].lifetime;
-			}
+			memcpy(ids[count++], o.r[k].bundle_id, APAGON_HASH);
+			if (o.r[k].precedence > precedence)
+				precedence = o.r[k].precedence;
+			if (lifetime_seconds(o.r[k].lifetime) > lifetime_seconds(lifetime))
+				lifetime = o.r[k].lifetime;
 			if ((rc = store_del_receipt_due(n->st, o.r[k].bundle_id)) != MESH_OK)
 				goto out;
 		}
-		if (count) {
-			uint8_t rid[APAGON_HASH];
-
-			rc = send_receipt(n, first->used.owner, (const uint8_t (*)[APAGON_HASH])ids,
-			    count, precedence, lifetime, &first->used, now, first->since, rid);
-			if (rc == MESH_ESTORE || rc == MESH_ENOMEM)
-				goto out;
-			/* Otherwise, as for a single message: it stays in the inbox without
-			 * one. */
-			if (rc != MESH_OK)
-				store_counter_add(n->st, "receipt.failed", 1);
-			else if (made) {
-				if (made->kept < NODE_RECEIPTS_MADE_MAX) {
-					memcpy(made->id[made->kept], rid, APAGON_HASH);
-					made->precedence[made->kept++] = precedence;
-				}
-				made->n++;
+		rc = send_receipt(n, first->used.owner, (const uint8_t (*)[APAGON_HASH])ids, count,
+		    precedence, lifetime, &first->used, now, first->since, rid);
+		if (rc == MESH_ESTORE || rc == MESH_ENOMEM)
+			goto out;
+		/* Otherwise, as for a single message: it stays in the inbox without one. */
+		if (rc != MESH_OK)
+			store_counter_add(n->st, "receipt.failed", 1);
+		else if (made) {
+			if (made->kept < NODE_RECEIPTS_MADE_MAX) {
+				memcpy(made->id[made->kept], rid, APAGON_HASH);
+				made->precedence[made->kept++] = precedence;
 			}
+			made->n++;
 		}
 		i = j;
 	}
