@@ -404,12 +404,16 @@ node_maintain(struct node *n, int64_t now)
 		accept_rollback(&n->ax);
 		return rc;
 	}
-	/* Receipts owed since before a restart, or waiting out their delay. */
-	if ((rc = node_receipts_flush(n, now, 0, NULL)) != MESH_OK)
-		return rc;
 	/* Outside the transaction, so the WAL can be checkpointed over the old secrets. */
 	node_dh_forget(n);
-	return store_delete_old_prekeys(n->st, now - NODE_PREKEY_GRACE, NULL);
+	rc = store_delete_old_prekeys(n->st, now - NODE_PREKEY_GRACE, NULL);
+	/* Receipts owed since before a restart, or waiting out their delay: after the
+	 * old secrets are gone, so that nothing here can keep them. */
+	{
+		int frc = node_receipts_flush(n, now, 0, NULL);
+
+		return rc != MESH_OK ? rc : frc;
+	}
 fail:
 	accept_rollback(&n->ax);
 	return rc;
