@@ -233,6 +233,8 @@ ack_push(struct session *s, const uint8_t id[RIBLT_ID])
 {
 	if (mesh_grow((void **)&s->acks, &s->acks_cap, s->nacks + 1, RIBLT_ID, 16) != 0)
 		return MESH_ENOMEM;
+	if (s->nacks == 0)
+		s->ack_due = s->now_in + s->cfg.ack_delay_ms;
 	memcpy(s->acks[s->nacks++], id, RIBLT_ID);
 	return MESH_OK;
 }
@@ -460,6 +462,7 @@ handle_plain(struct session *s, const uint8_t *plain, size_t len, uint64_t now_m
 	size_t nin = 0;
 	int rc;
 
+	s->now_in = now_ms;
 	if ((rc = session_parse(plain, len, collect_msg, &p)) != MESH_OK || p.err) {
 		free(p.m);
 		s->st.bad_messages++;
@@ -639,6 +642,7 @@ struct out {
 	uint8_t *p;
 	size_t off, cap;
 	uint64_t sync;          /* bytes of reconciliation messages */
+	int acks_due;           /* acknowledgements go even in a frame of their own */
 };
 
 /* Room for a message body of up to `want` bytes; returns the body pointer or NULL. */
@@ -665,6 +669,8 @@ put_u32(uint8_t *p, uint32_t v)
 	p[2] = (uint8_t)(v >> 8);
 	p[3] = (uint8_t)v;
 }
+
+static void out_acks(struct session *, struct out *);
 
 static void
 out_control(struct session *s, struct out *o)
@@ -705,6 +711,16 @@ out_control(struct session *s, struct out *o)
 			s->nwants = s->wants_off = 0;
 		}
 	}
+	if (o->acks_due)
+		out_acks(s, o);
+}
+
+/* As many waiting acknowledgements as the frame has room for. */
+static void
+out_acks(struct session *s, struct out *o)
+{
+	uint8_t *b;
+
 	while (s->nacks) {
 		size_t room = o->cap - o->off, k;
 
@@ -773,6 +789,9 @@ out_bundles(struct session *s, struct out *o)
 			sess_q_pop(s);
 			continue;
 		}
+		if (s->nofit_len && memcmp(q.id, s->nofit_id, APAGON_HASH) == 0 &&
+		    o->cap - o->off < MSG_HDR + s->nofit_len)
+			return;         /* next frame, as below, without reading it again */
 		if (s->src->get(s->src->ctx, q.id, &raw, &len) != MESH_OK || len < APAGON_BUNDLE_MIN) {
 			if (e)
 				e->flags &= (uint8_t)~F_QUEUED;
@@ -786,8 +805,11 @@ out_bundles(struct session *s, struct out *o)
 			sess_q_pop(s);
 			continue;
 		}
-		if (!(b = out_msg(o, SMSG_BUNDLE, len)))
+		if (!(b = out_msg(o, SMSG_BUNDLE, len))) {
+			memcpy(s->nofit_id, q.id, APAGON_HASH);
+			s->nofit_len = len;
 			return;         /* next frame; the queue keeps its order */
+		}
 		memcpy(b, raw, len);
 		if (e)
 			e->flags = (uint8_t)((e->flags & ~F_QUEUED) | F_INFLIGHT);
@@ -827,11 +849,14 @@ session_output(struct session *s, uint8_t *buf, size_t cap, uint64_t now_ms)
 	o.off = 0;
 	o.cap = cap - SESSION_FRAME_OVERHEAD;
 	o.sync = 0;
+	o.acks_due = s->nacks && (now_ms >= s->ack_due || s->nacks >= SESSION_ACK_BATCH);
 	out_control(s, &o);
 	out_symbols(s, &o);
 	out_bundles(s, &o);
 	if (o.off == 0)
 		return 0;
+	/* A frame goes anyway: the acknowledgements waiting ride along. */
+	out_acks(s, &o);
 	buf[0] = FR_DATA;
 	put_u64(buf + 1, s->tx_ctr);
 	memcpy(nonce + 4, buf + 1, 8);
@@ -867,6 +892,10 @@ session_timeout(const struct session *s, uint64_t now_ms)
 			due = min_u64(due, s->hs_retry_at);
 	} else {
 		due = min_u64(s->last_rx + s->cfg.idle_ms, s->last_tx + s->cfg.keepalive_ms);
+		/* Only a wait still to come: acknowledgements due already go with the next
+		 * output, which a full transport's draining brings (no spinning until then). */
+		if (s->nacks && s->ack_due > now_ms)
+			due = min_u64(due, s->ack_due);
 		if (s->cfg.initiator)
 			due = min_u64(due, s->round_active ? s->round_deadline : s->next_round_at);
 	}

@@ -42,6 +42,8 @@
 /* MQTT's practical limit; the smallest frame we agree to work with. */
 #define SESSION_MAX_FRAME       65536
 #define SESSION_MIN_FRAME       512
+/* Acknowledgements waiting to go out alone, at most: more than this many go at once. */
+#define SESSION_ACK_BATCH       32
 /* Bytes a data frame adds around its messages: type, counter, tag. */
 #define SESSION_FRAME_OVERHEAD  (1 + 8 + 16)
 /* A responder begins a new round (a snapshot of its whole store) at most once a frame
@@ -95,6 +97,9 @@ struct session_config {
 	uint32_t hs_retry_ms;                   /* 0: 1 s, doubling */
 	uint32_t hs_timeout_ms;                 /* 0: 30 s to complete the handshake */
 	uint32_t round_timeout_ms;              /* 0: 10 s for one reconciliation */
+	/* How long acknowledgements may wait for a frame that goes anyway, before one
+	 * goes for them alone (also at SESSION_ACK_BATCH of them). 0: never wait. */
+	uint32_t ack_delay_ms;
 	const struct session_source *source;    /* NULL: the store in ax */
 	/* Per-peer limit on the bundles taken from this link; zero fields: defaults. */
 	struct ratelimit_params peer_limit;

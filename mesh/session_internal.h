@@ -116,6 +116,12 @@ struct session {
 	uint32_t result_round, result_diff;
 	uint8_t (*acks)[RIBLT_ID];
 	size_t nacks, acks_cap;
+	uint64_t ack_due;       /* the oldest waiting acknowledgement goes by then */
+	/* The queue's head that did not fit in the last frame's room, and its length:
+	 * not read from the store again while the room is still too small. */
+	uint8_t nofit_id[APAGON_HASH];
+	size_t nofit_len;
+	uint64_t now_in;        /* the time of the frame being handled */
 
 	/* reconciliation: initiator encodes, responder decodes */
 	uint32_t round;

@@ -26,6 +26,8 @@
 #define SESSION_RESYNC_MS    15000
 /* At most one triggered reconciliation per this interval. */
 #define SESSION_RESYNC_DEBOUNCE_MS 500
+/* Acknowledgements wait this long for a frame that goes anyway (protocol.md 15.3). */
+#define SESSION_ACK_DELAY_MS 250
 
 /*
  * Sessions take Unix time in milliseconds: they check certificate validity with it
@@ -82,6 +84,7 @@ start_session(struct peer_link *pl, uint64_t now)
 	memset(&tmpl, 0, sizeof tmpl);
 	tmpl.max_frame = TRANSPORT_MAX_FRAME;
 	tmpl.resync_ms = SESSION_RESYNC_MS;
+	tmpl.ack_delay_ms = SESSION_ACK_DELAY_MS;
 	tmpl.received = on_received;
 	tmpl.acked = on_acked;
 	tmpl.cb_ctx = pl;

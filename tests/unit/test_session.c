@@ -402,6 +402,7 @@ interaction_round(int nn, int steps, uint64_t seed)
 	pick_state = seed;
 	world_up(&w, nn, 0);
 	sim_init(&sim, &w);
+	sim.tmpl.ack_delay_ms = 250;          /* the daemon's */
 	for (int i = 1; i < nn; i++)
 		sim_add_link(&sim, (int)pick((uint32_t)i), i);       /* a random tree */
 	for (int i = 0; i < nn && sim.nl < MAXL; i++) {
@@ -626,6 +627,83 @@ test_receipts_wait_and_join(void)
 	world_down(&w);
 }
 
+/* Frames both ways until quiet, the clock standing still. */
+static void
+settle(struct sim *sim)
+{
+	int moved = 1;
+
+	while (moved) {
+		moved = 0;
+		pump(sim, FRAME_CAP);
+		for (int d = 0; d < 2; d++)
+			while (sim->l[0].up && sim->l[0].q[d].n) {
+				deliver(sim, 0, d, 0, 0);
+				moved = 1;
+			}
+	}
+}
+
+/*
+ * With an ACK delay (the daemon's), bob's acknowledgement of a bundle waits for a
+ * frame he sends anyway, and goes alone only when the delay is over: the session's
+ * timer says when. A frame of his own bundles carries it at once.
+ */
+static void
+test_acks_wait_and_ride(void)
+{
+	struct world w;
+	struct sim sim;
+	struct expect e[4];
+	const struct session_stats *sa, *sb;
+	int64_t t;
+
+	world_up(&w, 2, 0);
+	node_set_receipt_delay(w.n[1], 5);      /* no receipt to carry the ACKs */
+	sim_init(&sim, &w);
+	sim.tmpl.ack_delay_ms = 250;
+	sim_add_link(&sim, 0, 1);
+	send_msg(&sim, &e[0], 0, 1, 0, 0);
+	link_up(&sim, 0);
+	run_clean(&sim, 3000, FRAME_CAP);
+	sa = session_stats(sim.l[0].s[0]);
+	sb = session_stats(sim.l[0].s[1]);
+	CHECK_EQ(sb->bundles_in, 1);
+	CHECK_EQ(sa->bundles_acked, 1);
+
+	/* Alone: held while the clock stands still, sent when the delay is over. (What
+	 * the last tick queued, a PING, goes first.) */
+	settle(&sim);
+	send_msg(&sim, &e[1], 0, 1, 0, 1);
+	settle(&sim);
+	CHECK_EQ(sb->bundles_in, 2);
+	CHECK_EQ(sa->bundles_acked, 1);
+	t = session_timeout(sim.l[0].s[1], sim.now);
+	CHECK(t > 0 && t <= 250);
+	sim.now += (uint64_t)t - 1;
+	settle(&sim);
+	CHECK_EQ(sa->bundles_acked, 1);
+	sim.now += 1;
+	settle(&sim);
+	CHECK_EQ(sa->bundles_acked, 2);
+
+	/* Riding: bob's own message goes out, and the waiting ACK with it. */
+	send_msg(&sim, &e[2], 0, 1, 0, 2);
+	settle(&sim);
+	CHECK_EQ(sb->bundles_in, 3);
+	CHECK_EQ(sa->bundles_acked, 2);
+	send_msg(&sim, &e[3], 1, 0, 0, 3);
+	settle(&sim);
+	CHECK_EQ(sa->bundles_acked, 3);
+	CHECK_EQ(sa->bundles_in, 1);
+
+	run_clean(&sim, 3000, FRAME_CAP);
+	CHECK_EQ(check_inboxes(&w, e, 4, 1), 0);
+	CHECK_EQ(sim.restarts, 0);
+	sim_free(&sim);
+	world_down(&w);
+}
+
 /*
  * Once the node a bundle is for acknowledges it, whoever carried it there lets it go:
  * bob's receipts for alice, once alice has them, are not offered to her at every
@@ -736,6 +814,7 @@ main(int argc, char **argv)
 		TEST(test_delivered_copies_let_go),
 		TEST(test_ack_lets_go_only_for_recipient),
 		TEST(test_receipts_wait_and_join),
+		TEST(test_acks_wait_and_ride),
 		TEST(test_push_for_peer),
 		TEST(test_precedence_first),
 		TEST(test_tampered_and_replayed),
