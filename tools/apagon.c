@@ -4,6 +4,7 @@
  * (a member's node) and apagon_admin.c (the authority and enrollers).
  */
 #include "apagon.h"
+#include "../node/control.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -880,6 +881,7 @@ main(int argc, char **argv)
 		    "system has a working random source (/dev/urandom)\n");
 		return CLI_FAIL;
 	}
+	control_json_wipe();    /* requests, answers and events carry message texts */
 	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
 		if (cli_is_help(argv[i])) {
 			fputs(usage_main, stdout);

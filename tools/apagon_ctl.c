@@ -43,7 +43,11 @@ struct reader {
 	size_t len, cap;
 };
 
-/* The next line from the daemon (malloc'd, NUL-terminated), or NULL at EOF. */
+/*
+ * The next line from the daemon (malloc'd, NUL-terminated; free it with
+ * node_free_wiped), or NULL at EOF. Lines carry message texts: what is handed out
+ * is wiped from the buffer, and a buffer outgrown is wiped before it is freed.
+ */
 static char *
 read_line(struct reader *r)
 {
@@ -61,14 +65,18 @@ read_line(struct reader *r)
 			line[l] = '\0';
 			memmove(r->buf, nl + 1, r->len - l - 1);
 			r->len -= l + 1;
+			sodium_memzero(r->buf + r->len, l + 1);
 			return line;
 		}
 		if (r->len == r->cap) {
 			size_t cap = r->cap ? 2 * r->cap : 65536;
 			char *p;
 
-			if (cap > CTL_LINE_MAX || (p = realloc(r->buf, cap)) == NULL)
+			if (cap > CTL_LINE_MAX || (p = malloc(cap)) == NULL)
 				return NULL;
+			if (r->len)
+				memcpy(p, r->buf, r->len);
+			node_free_wiped(r->buf);
 			r->buf = p;
 			r->cap = cap;
 		}
@@ -127,7 +135,7 @@ ctl_call(struct cli *c, int fd, struct reader *r, const char *method, cJSON *par
 	/* Skip notifications (no id) until the answer. */
 	while ((line = read_line(r)) != NULL) {
 		resp = cJSON_Parse(line);
-		free(line);
+		node_free_wiped(line);
 		if (resp && cJSON_GetObjectItemCaseSensitive(resp, "id") &&
 		    (cJSON_GetObjectItemCaseSensitive(resp, "result") ||
 		    cJSON_GetObjectItemCaseSensitive(resp, "error")))
@@ -209,7 +217,7 @@ ctl_run(struct cli *c, int fd, const char *method, cJSON *params,
 	cJSON *resp = ctl_call(c, fd, &r, method, params);
 	int rc;
 
-	free(r.buf);
+	node_free_wiped(r.buf);
 	close(fd);
 	if (!resp)
 		return CLI_FAIL;
@@ -351,7 +359,7 @@ send_text(struct cli *c, const char **pos, int npos)
 			if (r < 0) {
 				cli_err(c, "send: cannot read the text from stdin: %s. Pass the text as "
 				    "an argument instead", strerror(errno));
-				free(text);
+				node_free_wiped(text);
 				return NULL;
 			}
 			n += (size_t)r;
@@ -362,7 +370,7 @@ send_text(struct cli *c, const char **pos, int npos)
 		if (strlen(text) != n) {
 			cli_err(c, "send: the text on stdin contains a NUL byte. Send text, not "
 			    "binary data");
-			free(text);
+			node_free_wiped(text);
 			return NULL;
 		}
 		return text;
@@ -407,7 +415,7 @@ ctl_send(struct cli *c, int argc, char **argv)
 		return CLI_FAIL;
 	}
 	if (text[0] == '\0') {
-		free(text);
+		node_free_wiped(text);
 		close(fd);
 		return cli_usage_err(c, "the text is empty");
 	}
@@ -419,7 +427,7 @@ ctl_send(struct cli *c, int argc, char **argv)
 	if (life_s)
 		cJSON_AddNumberToObject(params, "lifetime", lifetime);
 	sodium_memzero(text, strlen(text));
-	free(text);
+	node_free_wiped(text);
 	return ctl_run(c, fd, "send", params, show_sent, NULL);
 }
 
@@ -739,10 +747,14 @@ cmd_watch(struct cli *c, int argc, char **argv)
 		{ "--no-text", NULL, &no_text },
 		{ NULL, NULL, NULL },
 	};
+	static char outbuf[1 << 16];
 	cJSON *resp, *params;
 	char *line;
-	int fd, npos, rc;
+	int fd, npos, rc, own_buf;
 
+	/* Events go out through a buffer of ours, wiped after each one: stdio's own
+	 * would keep the last texts for as long as the watch runs. Before any output. */
+	own_buf = setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf) == 0;
 	if ((rc = cli_parse(c, argc, argv, opts, NULL, 0, &npos)) != CLI_OK)
 		return rc;
 	if ((rc = need_daemon(c, &fd)) != CLI_OK)
@@ -752,14 +764,14 @@ cmd_watch(struct cli *c, int argc, char **argv)
 	cJSON_AddBoolToObject(params, "text", !no_text);
 	if ((resp = ctl_call(c, fd, &r, "subscribe", params)) == NULL) {
 		close(fd);
-		free(r.buf);
+		node_free_wiped(r.buf);
 		return CLI_FAIL;
 	}
 	if (cJSON_GetObjectItemCaseSensitive(resp, "error")) {
 		rc = ctl_error(c, resp);
 		cJSON_Delete(resp);
 		close(fd);
-		free(r.buf);
+		node_free_wiped(r.buf);
 		return rc;
 	}
 	cJSON_Delete(resp);
@@ -787,14 +799,17 @@ cmd_watch(struct cli *c, int argc, char **argv)
 			break;
 		}
 		resp = cJSON_Parse(line);
-		free(line);
+		node_free_wiped(line);
 		m = cJSON_GetObjectItemCaseSensitive(resp, "method");
 		p = cJSON_GetObjectItemCaseSensitive(resp, "params");
 		if (cJSON_IsString(m))
 			show_event(c, m->valuestring, p);
 		cJSON_Delete(resp);
+		/* What was printed left stdout's buffer with the flush: wipe it. */
+		if (own_buf)
+			sodium_memzero(outbuf, sizeof outbuf);
 	}
-	free(r.buf);
+	node_free_wiped(r.buf);
 	close(fd);
 	c->json_written = 1;
 	return rc;

@@ -551,7 +551,7 @@ read_stdin_text(struct cli *c, char **out)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			free(buf);
+			node_free_wiped(buf);
 			return cli_err(c, "send: cannot read the text from stdin: %s. Pass the text "
 			    "as an argument instead", strerror(errno));
 		}
@@ -561,7 +561,7 @@ read_stdin_text(struct cli *c, char **out)
 	if (n > 0 && buf[n - 1] == '\n')
 		buf[--n] = '\0';
 	if (strlen(buf) != n) {
-		free(buf);
+		node_free_wiped(buf);
 		return cli_err(c, "send: the text on stdin contains a NUL byte. Send text, not "
 		    "binary data");
 	}
@@ -633,13 +633,13 @@ cmd_send(struct cli *c, int argc, char **argv)
 		}
 	}
 	if (text[0] == '\0') {
-		free(text);
+		node_free_wiped(text);
 		return cli_usage_err(c, "the text is empty");
 	}
 	if (strlen(text) > APAGON_MAX_TEXT) {
 		rc = cli_err(c, "send: the text is longer than one message holds (%d bytes). "
 		    "Split it into several messages", (int)APAGON_MAX_TEXT);
-		free(text);
+		node_free_wiped(text);
 		return rc;
 	}
 	if ((rc = cli_open_node(c, &n, &dir)) != CLI_OK)

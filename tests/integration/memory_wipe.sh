@@ -1,9 +1,10 @@
 #!/bin/sh
-# Plaintext does not linger in the daemons' memory (docs/threat-model.md, "Wipe
-# secrets"). alice sends bob a message through her control socket; bob's watcher
-# hears it, and both outbox and inbox show it. Once that traffic is over, every
-# readable, writable mapping of both daemons (heap, stack, anonymous memory) is read
-# through /proc/PID/mem and searched for the message's text: it must not be there.
+# Plaintext does not linger in the daemons' memory, nor in a watcher's that keeps
+# running (docs/threat-model.md, "Wipe secrets"). alice sends bob a message through
+# her control socket; bob's watchers hear it, and both outbox and inbox show it. Once
+# that traffic is over, every readable, writable mapping of both daemons and of the
+# running watcher (heap, stack, anonymous memory) is read through /proc/PID/mem and
+# searched for the message's text: it must not be there.
 # The text passes through JSON requests and events, control buffers, the sealing
 # and opening code and the SQLite page cache (which holds it sealed only).
 #
@@ -31,9 +32,15 @@ MARK="wipecheck$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 "$APAGON_BIN" --dir bob --json watch >"$T/watch.txt" 2>/dev/null &
 WATCH=$!
 PIDS="$PIDS $WATCH"
+# A second watcher, printing for a person, stays running: what it printed must not
+# stay in its memory either (it reads events for hours in an operations room).
+"$APAGON_BIN" --dir bob watch >"$T/watch2.txt" 2>/dev/null &
+WATCH2=$!
+PIDS="$PIDS $WATCH2"
 sleep 1
 check sent "$APAGON_BIN" --dir alice send --to bob "Meet at the east stairwell, $MARK"
 check watcher_heard_it wait_for 20 grep -qF "$MARK" "$T/watch.txt"
+check second_watcher_printed_it wait_for 20 grep -qF "$MARK" "$T/watch2.txt"
 check inbox_shows_it wait_for 20 inbox_has bob "$MARK"
 check outbox_shows_it sh -c "'$APAGON_BIN' --dir alice --json outbox | grep -qF '$MARK'"
 check delivered wait_for 20 delivered alice
@@ -69,8 +76,11 @@ EOP
 }
 a=$(count "$PID_alice")
 b=$(count "$PID_bob")
-echo "# copies of the text in memory: alice's daemon $a, bob's daemon $b"
+w=$(count "$WATCH2")
+echo "# copies of the text in memory: alice's daemon $a, bob's daemon $b, bob's running watcher $w"
 check alice_daemon_holds_no_plaintext [ "$a" = 0 ]
 check bob_daemon_holds_no_plaintext [ "$b" = 0 ]
+check running_watcher_holds_no_plaintext [ "$w" = 0 ]
+check watcher_alive kill -0 "$WATCH2"
 check daemons_alive sh -c 'kill -0 "$1" && kill -0 "$2"' sh "$PID_alice" "$PID_bob"
 test_end
