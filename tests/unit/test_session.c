@@ -537,8 +537,9 @@ owed(struct node *n)
  * When a session opens, our own messages for the peer that no peer has taken yet go
  * out at once, before reconciliation: here two of alice's three messages for bob.
  * The third was taken by carol already, so bob may have it (and its receipt may be
- * on its way): reconciliation sends it. Nothing crosses twice, and everything
- * arrives.
+ * on its way): reconciliation sends it. An export file that carries the two does not
+ * count as a peer taking them: they are pushed all the same. Nothing crosses twice,
+ * and everything arrives.
  */
 static void
 test_push_for_peer(void)
@@ -558,6 +559,15 @@ test_push_for_peer(void)
 	send_msg(&sim, &e[1], 0, 1, 0, 1);
 	send_msg(&sim, &e[2], 0, 1, 2, 2);
 	send_msg(&sim, &e[3], 0, 2, 0, 3);
+	CHECK_EQ(node_export(w.n[0], (int64_t)(sim.now / 1000), path_in(&w, "out.apg"), NULL,
+	    NULL, NULL), 0);
+	for (int i = 1; i <= 2; i++) {
+		struct msg_rec m;
+
+		CHECK_EQ(store_get_msg(node_store(w.n[0]), e[i].id, &m), 0);
+		CHECK_EQ(m.exported, 1);
+		CHECK_EQ(m.sent_count, 0);
+	}
 	link_up(&sim, 0);
 	run_clean(&sim, 6000, FRAME_CAP);
 	CHECK_EQ(session_stats(sim.l[0].s[0])->bundles_pushed, 2);
