@@ -581,10 +581,12 @@ stop alice
 stop bob
 fi
 
-# ---- 8. bench: bundle goodput over one L2CAP link, then raw bytes over the same ----
+# ---- 8. bench: bundle goodput over one L2CAP link, and raw bytes over the same ----
 # The host's load moves the emulated CPU's speed from one second to the next, so the
-# two are measured in pairs: a round is the bundles, then the same byte count raw,
-# at once; bench_case runs five rounds and reports the median round.
+# two are measured together: a round is the same byte count raw, then the bundles,
+# then raw again, back to back, and the bundles are held against the mean of the two
+# raw transfers' times (a host that sped up or slowed down during the round counts
+# on both sides); bench_case runs five rounds and reports the median round.
 
 # bundle_run TAG N TEXT: alice queues N messages for bob while he is away; bob comes
 # back and takes them over one link. Sets bytes, ours (bytes a second), got (messages
@@ -601,6 +603,10 @@ bundle_run() {
 	done
 	apagon --dir /nodes/alice export --out /tmp/e1.apg >/dev/null 2>&1
 	bytes=$(($(stat -c %s /tmp/e1.apg) - $(stat -c %s /tmp/e0.apg)))
+	# The raw transfer before the bundles, as close to them as it can be.
+	stop alice
+	raw_run "$tag" "$bytes"
+	start alice
 	# Times from bob's live events, stamped as they come: from the link to alice
 	# coming up (before the handshake) to the last of the N bundles stored. bob
 	# starts with no link, so that the watcher is listening before it opens. The
@@ -732,6 +738,7 @@ bench_case() {
 	: >/tmp/rounds.txt
 	for r in 1 2 3 4 5; do
 		tag="bench$sfx.$r"
+		: >/tmp/raws.txt
 		bundle_run "$tag" "$N" "$text"
 		stop bob
 		stop alice
@@ -740,9 +747,18 @@ bench_case() {
 			start alice
 			continue
 		fi
-		: >/tmp/raws.txt
 		raw_run "$tag" "$bytes"
 		start alice
+		# Both raw transfers, their times and CPU averaged: "seconds sender_cpu
+		# receiver_cpu", as one raw transfer's.
+		if [ "$(wc -l </tmp/raws.txt)" -ne 2 ]; then
+			echo "INFO [$tag] a raw transfer failed: no figures from this round"
+			continue
+		fi
+		echo "INFO [$tag] raw before and after (s): $(awk '{ printf "%s ", $1 }' /tmp/raws.txt)"
+		awk '{ t += $1; s += $2; c += $3 } END { printf "%.3f %.3f %.3f\n", t / 2, s / 2, c / 2 }' \
+		    /tmp/raws.txt >/tmp/raws2.txt
+		mv /tmp/raws2.txt /tmp/raws.txt
 		raw=$(awk -v b="$bytes" '{ if ($1 > 0) printf "%.0f", b / $1 }' /tmp/raws.txt)
 		if [ -z "$raw" ]; then
 			echo "INFO [$tag] raw sender failed: no figures from this round"
