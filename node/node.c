@@ -382,7 +382,7 @@ int
 node_maintain(struct node *n, int64_t now)
 {
 	struct own_prekey cur;
-	int rc;
+	int rc, frc;
 
 	if ((rc = accept_begin(&n->ax)) != MESH_OK)
 		return rc;
@@ -409,11 +409,8 @@ node_maintain(struct node *n, int64_t now)
 	rc = store_delete_old_prekeys(n->st, now - NODE_PREKEY_GRACE, NULL);
 	/* Receipts owed since before a restart, or waiting out their delay: after the
 	 * old secrets are gone, so that nothing here can keep them. */
-	{
-		int frc = node_receipts_flush(n, now, 0, NULL);
-
-		return rc != MESH_OK ? rc : frc;
-	}
+	frc = node_receipts_flush(n, now, 0, NULL);
+	return rc != MESH_OK ? rc : frc;
 fail:
 	accept_rollback(&n->ax);
 	return rc;
