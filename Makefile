@@ -231,13 +231,12 @@ $(BUILD)/apagon-channel: $(call obj,firmware/host/channel.c firmware/host/chan_m
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lm
 # The unit test links the core and the chip model ahead of CORE_LIBS (which already
-# hold the codec, node/ links it); the benchmark needs only the airtime function.
+# hold the codec, node/ links it).
 FW_TEST_OBJ  := $(call obj,$(filter-out $(CORE_SRC),$(FW_CORE_SRC)) $(FW_MODEL_SRC))
 $(BUILD)/tests/test_firmware: $(call obj,tests/unit/test_firmware.c) $(TEST_OBJ) $(FW_TEST_OBJ) $(CORE_LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(BUILD)/bench/bench_lora: $(call obj,firmware/airtime.c)
 # The firmware core on a fake board (tests/fuzz/fw_board.h), for lora.duty_violations.
 $(BUILD)/bench/bench_lora_duty: $(call obj,tests/bench/bench_lora_duty.c) $(FW_TEST_OBJ) $(CORE_LIBS)
 	@mkdir -p $(dir $@)
