@@ -33,6 +33,10 @@
 #define ACK_SLOTS(w16) (2 + SNR_SLOTS + CARRY_SLOTS + ((w16) + 15) / 16)
 #define DIGEST_IDLE 8           /* intervals a quiet node skips in a row (16 when
                                    its neighbours' digests agree with it) */
+#define DOUBT_DIGESTS 2         /* digests in a row that name a bundle a bridge
+                                   doubts after its last try */
+#define CARRY_DOUBT 200         /* from it, a bundle not carried on after our last try
+                                   is doubted */
 
 struct entry {
 	uint8_t id[LORA_AIRID];
@@ -54,7 +58,11 @@ struct entry {
 	int routed;                     /* our copy goes out ROUTED, with send_left */
 	int send_left;
 	int scored;                     /* counted in the carry score already */
-	int doubt;                      /* unacknowledged after its retries: digest it */
+	int doubt_last;                 /* retried by a bridge (carry score at least
+	                                   CARRY_DOUBT): doubt it if the last try is not
+	                                   carried on either */
+	int doubt;                      /* unacknowledged after its retries: digests that
+	                                   are still to name it */
 	int delivered;                  /* at its recipient (ours, or a copy heard with
 	                                   no relays left) */
 	int skipped;                    /* heard ROUTED, not ours to relay: a flooded
@@ -332,6 +340,15 @@ add(struct lora_flood *f, const uint8_t *b, size_t len, int prec)
 	return e;
 }
 
+/* A neighbour may lack e: name it in the next `digests` digests, the first soon. */
+static void
+doubt(struct lora_flood *f, struct entry *e, uint64_t now, int digests)
+{
+	e->doubt = digests;
+	if (f->p.digest_ms && f->digest_at > now + 4 * (uint64_t)f->p.slot_ms)
+		f->digest_at = now + f->p.slot_ms + jitter(f, f->p.slot_ms * 3);
+}
+
 int
 lora_flood_offer(struct lora_flood *f, const uint8_t *b, size_t len, int prec, int flood,
     uint64_t now_ms)
@@ -350,11 +367,8 @@ lora_flood_offer(struct lora_flood *f, const uint8_t *b, size_t len, int prec, i
 		return -ENOMEM;
 	e->send_hops = b[0];
 	entry_ends(f, e, b, len);
-	if (flood == LORA_OFFER_DOUBT && !f->p.naive) {
-		e->doubt = 1;
-		if (f->p.digest_ms && f->digest_at > now_ms + 4 * (uint64_t)f->p.slot_ms)
-			f->digest_at = now_ms + f->p.slot_ms + jitter(f, f->p.slot_ms * 3);
-	}
+	if (flood == LORA_OFFER_DOUBT && !f->p.naive)
+		doubt(f, e, now_ms, 1);
 	if (flood == LORA_OFFER_SEND && e->raw && b[0] < f->p.hop_limit) {
 		int d = dist_to(f, e);
 
@@ -483,6 +497,8 @@ heard_copy(struct lora_flood *f, struct entry *e, int hops, int left, int snr_x4
 		e->tx_at = 0;
 		f->st.suppressed++;
 	}
+	if (further)
+		e->doubt = 0;   /* a neighbour has it and took it on */
 	if (e->ack_at && further) {
 		e->ack_at = 0;
 		f->st.implicit_acks++;
@@ -744,6 +760,9 @@ run_timers(struct lora_flood *f, uint64_t now)
 				f->st.route_fallbacks++;
 			}
 			e->tries_left--;
+			/* Before this bundle's miss counts in the score (below). */
+			if (f->carry >= CARRY_DOUBT)
+				e->doubt_last = 1;
 			e->tx_at = now + jitter(f, f->p.slot_ms * 2) + 1;
 			e->next_frag = 0;
 			e->heard = 0;
@@ -760,15 +779,19 @@ run_timers(struct lora_flood *f, uint64_t now)
 			 * sender's own fallback forgets stale routes where they start. */
 			e->routed = 0;
 			f->st.route_fallbacks++;
-			e->doubt = 1;
-			if (f->p.digest_ms && f->digest_at > now + 4 * (uint64_t)f->p.slot_ms)
-				f->digest_at = now + f->p.slot_ms + jitter(f, f->p.slot_ms * 3);
-		} else if (in_digests(e)) {
-			/* Sent, retried, and no one took it further: a neighbour may
-			 * still lack it. Say so in a digest soon. */
-			e->doubt = 1;
-			if (f->p.digest_ms && f->digest_at > now + 4 * (uint64_t)f->p.slot_ms)
-				f->digest_at = now + f->p.slot_ms + jitter(f, f->p.slot_ms * 3);
+			doubt(f, e, now, 1);
+		} else if (in_digests(e) && (e->tries_left > 0 || e->doubt_last)) {
+			/* Sent, maybe retried, and no one took it further: a neighbour
+			 * may still lack it. Say so in digests, the first soon.
+			 *  - Not retried (a relay at the edge, whose relays are seldom
+			 *    carried on): one digest.
+			 *  - Retried by a bridge, whose relays are nearly always carried
+			 *    on, and the last try not carried on either: the next node
+			 *    very likely lost them all (hidden terminals); two digests.
+			 *    Other nodes' misses after their last try are mostly bundles
+			 *    every neighbour already has: doubting them cost many
+			 *    digests in the dense simulation, for no delivery. */
+			doubt(f, e, now, e->tries_left > 0 ? 1 : DOUBT_DIGESTS);
 		}
 		if (!e->own && !e->scored) {
 			/* Once per bundle: our relay was not carried on. */
@@ -862,10 +885,11 @@ lora_flood_output(struct lora_flood *f, uint64_t now, int min_prec, uint8_t out[
 			else if (best->routed)
 				f->st.routed_relays++;
 			best->suppressible = 0;
-			/* Listen for a relay further on: the implicit ack. A ROUTED
-			 * relay listens after its last retry too (then it doubts). */
-			if ((best->tries_left > 0 || (best->routed && !best->own &&
-			    !best->mine)) && best->send_hops < f->p.hop_limit)
+			/* Listen for a relay further on: the implicit ack. After the
+			 * last try too: unacknowledged, the bundle is doubted
+			 * (run_timers), as its retries may all have been lost at the
+			 * next node. */
+			if (!f->p.naive && !best->mine && best->send_hops < f->p.hop_limit)
 				/* Longer than the longest relay backoff (relay_delay)
 				 * plus the relay's own airtime. */
 				best->ack_at = now + (uint64_t)f->p.slot_ms *
@@ -900,17 +924,24 @@ lora_flood_output(struct lora_flood *f, uint64_t now, int min_prec, uint8_t out[
 		last_seq = f->digest_seq;
 		f->digest_seq = f->seq;
 		/* What we doubt our neighbours have goes first, then what is new since
-		 * the last digest, then the rest in turn. */
+		 * the last digest, then the rest in turn. What is new but found no room
+		 * stays new for the next digest. */
 		for (size_t i = 0; i < f->n && n < LORA_IDS_MAX; i++)
 			if (f->e[i].doubt) {
-				f->e[i].doubt = 0;
+				f->e[i].doubt--;
 				if (in_digests(&f->e[i]))
 					memcpy(ids[n++], f->e[i].id, LORA_AIRID);
 			}
-		for (size_t i = 0; i < f->n && n < LORA_IDS_MAX; i++)
-			if (!f->e[i].doubt && in_digests(&f->e[i]) && f->e[i].seq > last_seq &&
-			    !listed(ids, n, f->e[i].id))
-				memcpy(ids[n++], f->e[i].id, LORA_AIRID);
+		for (size_t i = 0; i < f->n; i++) {
+			struct entry *e = &f->e[i];
+
+			if (!in_digests(e) || e->seq <= last_seq || listed(ids, n, e->id))
+				continue;
+			if (n < LORA_IDS_MAX)
+				memcpy(ids[n++], e->id, LORA_AIRID);
+			else if (e->seq <= f->digest_seq)
+				f->digest_seq = e->seq - 1;
+		}
 		while (n < LORA_IDS_MAX) {
 			struct entry *next = NULL, *low = NULL;
 

@@ -687,6 +687,57 @@ test_flood_routed_relay_lost(void)
 	free(s);
 }
 
+/*
+ * A bridge's relay and its retry are both lost at the next node (hidden terminals),
+ * and nothing else carries the bundle on: the bridge doubts it and names it in its
+ * digests until the neighbour asks. lost: frames from node 1 that node 2 misses
+ * (the relay, the retry, then the first digest that names the bundle).
+ * Line 0-1-2; node 1's relays are carried on (three warm-up bundles): it retries,
+ * and it doubts what is not carried on after that.
+ */
+static int
+relay_lost_known_by(int lost, uint64_t until)
+{
+	struct lora_flood_params p = { .hop_limit = 7, .slot_ms = 100, .retries_own = 2,
+	    .retries_relay = 1, .digest_ms = 5000 };
+	struct sim *s = calloc(1, sizeof *s);
+	uint8_t w[247], b[247], id[LORA_AIRID];
+	int known;
+
+	sim_init(s, &p);
+	s->hears[0][1] = s->hears[1][0] = s->hears[1][2] = s->hears[2][1] = 1;
+	for (int i = 0; i < 3; i++) {
+		fake_bundle(w, sizeof w, (uint8_t)(50 + i));
+		lora_flood_offer(s->f[0], w, sizeof w, 0, 1, (uint64_t)i * 3000);
+		sim_run(s, (uint64_t)i * 3000, (uint64_t)(i + 1) * 3000);
+	}
+	sim_run(s, 9000, 10000);
+	CHECK_EQ(s->accepted[2], 3);
+	CHECK(lora_flood_stats(s->f[1])->carry >= 200);
+	fake_bundle(b, sizeof b, 60);
+	lora_air_id(id, b, sizeof b);
+	lora_flood_offer(s->f[0], b, sizeof b, 0, 1, 10000);
+	s->lose[1][2] = lost;
+	sim_run(s, 10000, until);
+	CHECK_EQ(lora_flood_stats(s->f[1])->retries, 1);
+	known = lora_flood_known(s->f[2], id);
+	sim_free(s);
+	free(s);
+	return known;
+}
+
+static void
+test_flood_relay_lost_twice(void)
+{
+	/* Relay and retry lost: the doubt after the retry brings a digest within a few
+	 * slots (before, the bundle waited for the quiet bridge's idle digests, one
+	 * in 8 intervals: 22.5 s at the earliest here). */
+	CHECK(relay_lost_known_by(2, 19000));
+	/* The first digest naming it lost too: the next interval's digest names it
+	 * again (before, the doubt was spent on one digest). */
+	CHECK(relay_lost_known_by(3, 25000));
+}
+
 /* The first copy of bundle `seed` as heard from a relay `hops` out, on engine f at
  * snr_x4; returns the engine's backoff for its own relay (ms), then cancels that relay
  * with a copy from further on, so the next call measures afresh. */
@@ -831,6 +882,7 @@ main(int argc, char **argv)
 		TEST(test_flood_routes),
 		TEST(test_flood_route_fallback),
 		TEST(test_flood_routed_relay_lost),
+		TEST(test_flood_relay_lost_twice),
 		TEST(test_ends_without_authority),
 		TEST(test_flood_order_and_crowd),
 		TEST(test_flood_bad_input_counted),
