@@ -345,6 +345,7 @@ static void
 doubt(struct lora_flood *f, struct entry *e, uint64_t now, int digests)
 {
 	e->doubt = digests;
+	f->st.doubts++;
 	if (f->p.digest_ms && f->digest_at > now + 4 * (uint64_t)f->p.slot_ms)
 		f->digest_at = now + f->p.slot_ms + jitter(f, f->p.slot_ms * 3);
 }

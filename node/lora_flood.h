@@ -104,6 +104,8 @@ struct lora_flood_stats {
 	uint64_t route_fallbacks;                       /* ROUTED unacknowledged: flooded
 	                                                   (ours), or doubted and named
 	                                                   in a digest (a relay's) */
+	uint64_t doubts;                                /* bundles doubted: to be named
+	                                                   in the next digests */
 	uint64_t arrivals_repeated;                     /* our arrival copy sent again:
 	                                                   a repeat was heard */
 	uint64_t routes;                                /* distances known */

@@ -1190,7 +1190,9 @@ lora_stats(const struct transport *t, void (*fn)(void *, const char *, int64_t),
 	fn(ctx, "route_fallbacks", (int64_t)s->route_fallbacks);
 	fn(ctx, "arrivals_repeated", (int64_t)s->arrivals_repeated);
 	fn(ctx, "routes", (int64_t)s->routes);
+	fn(ctx, "doubts", (int64_t)s->doubts);
 	fn(ctx, "carry", (int64_t)s->carry);
+	fn(ctx, "crowd", (int64_t)s->crowd);
 	fn(ctx, "reassembly_timeouts", (int64_t)s->reasm_timeouts);
 	for (int i = 1; i < APG_STAT_MAX; i++)
 		if (mnames[i])

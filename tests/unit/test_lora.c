@@ -720,6 +720,7 @@ relay_lost_known_by(int lost, uint64_t until)
 	s->lose[1][2] = lost;
 	sim_run(s, 10000, until);
 	CHECK_EQ(lora_flood_stats(s->f[1])->retries, 1);
+	CHECK(lora_flood_stats(s->f[1])->doubts >= 1);
 	known = lora_flood_known(s->f[2], id);
 	sim_free(s);
 	free(s);
