@@ -58,9 +58,9 @@ struct entry {
 	int routed;                     /* our copy goes out ROUTED, with send_left */
 	int send_left;
 	int scored;                     /* counted in the carry score already */
-	int doubt_last;                 /* retried by a bridge (carry score at least
-	                                   CARRY_DOUBT): doubt it if the last try is not
-	                                   carried on either */
+	int doubt_last;                 /* ours, or retried by a bridge (carry score at
+	                                   least CARRY_DOUBT): doubt it if the last try
+	                                   is not carried on either */
 	int doubt;                      /* unacknowledged after its retries: digests that
 	                                   are still to name it */
 	int delivered;                  /* at its recipient (ours, or a copy heard with
@@ -761,8 +761,9 @@ run_timers(struct lora_flood *f, uint64_t now)
 				f->st.route_fallbacks++;
 			}
 			e->tries_left--;
-			/* Before this bundle's miss counts in the score (below). */
-			if (f->carry >= CARRY_DOUBT)
+			/* Our own bundle, or a bridge's relay (its score taken before
+			 * this bundle's miss counts in it, below). */
+			if (e->own || f->carry >= CARRY_DOUBT)
 				e->doubt_last = 1;
 			e->tx_at = now + jitter(f, f->p.slot_ms * 2) + 1;
 			e->next_frag = 0;
@@ -786,12 +787,13 @@ run_timers(struct lora_flood *f, uint64_t now)
 			 * may still lack it. Say so in digests, the first soon.
 			 *  - Not retried (a relay at the edge, whose relays are seldom
 			 *    carried on): one digest.
-			 *  - Retried by a bridge, whose relays are nearly always carried
-			 *    on, and the last try not carried on either: the next node
-			 *    very likely lost them all (hidden terminals); two digests.
-			 *    Other nodes' misses after their last try are mostly bundles
-			 *    every neighbour already has: doubting them cost many
-			 *    digests in the dense simulation, for no delivery. */
+			 *  - Our own bundle, or retried by a bridge, whose relays are
+			 *    nearly always carried on, and the last try not carried on
+			 *    either: the neighbours very likely lost every try (hidden
+			 *    terminals); two digests. Other nodes' misses after their
+			 *    last try are mostly bundles every neighbour already has:
+			 *    doubting them cost many digests in the dense simulation,
+			 *    for no delivery. */
 			doubt(f, e, now, e->tries_left > 0 ? 1 : DOUBT_DIGESTS);
 		}
 		if (!e->own && !e->scored) {

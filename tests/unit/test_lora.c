@@ -727,6 +727,36 @@ relay_lost_known_by(int lost, uint64_t until)
 	return known;
 }
 
+/*
+ * A sender whose first copy and both retries are lost at its only neighbour (hidden
+ * terminals: lora_multihop's n1, with n3 sending at the same time) doubts its own
+ * bundle, whatever its carry score (128 here: no relays yet), and names it in its
+ * next two digests. lost: frames from node 0 that node 1 misses.
+ */
+static int
+own_lost_known_by(int lost, uint64_t until)
+{
+	struct lora_flood_params p = { .hop_limit = 7, .slot_ms = 100, .retries_own = 2,
+	    .retries_relay = 1, .digest_ms = 5000 };
+	struct sim *s = calloc(1, sizeof *s);
+	uint8_t b[247], id[LORA_AIRID];
+	int known;
+
+	sim_init(s, &p);
+	s->hears[0][1] = s->hears[1][0] = 1;
+	fake_bundle(b, sizeof b, 70);
+	lora_air_id(id, b, sizeof b);
+	lora_flood_offer(s->f[0], b, sizeof b, 0, 1, 0);
+	s->lose[0][1] = lost;
+	sim_run(s, 0, until);
+	CHECK_EQ(lora_flood_stats(s->f[0])->retries, 2);
+	CHECK(lora_flood_stats(s->f[0])->carry < 200);
+	known = lora_flood_known(s->f[1], id);
+	sim_free(s);
+	free(s);
+	return known;
+}
+
 static void
 test_flood_relay_lost_twice(void)
 {
@@ -737,6 +767,10 @@ test_flood_relay_lost_twice(void)
 	/* The first digest naming it lost too: the next interval's digest names it
 	 * again (before, the doubt was spent on one digest). */
 	CHECK(relay_lost_known_by(3, 25000));
+	/* The same for a sender's own bundle, all three tries lost: before, it
+	 * waited for the sender's first digest (22.5 s at the earliest here). */
+	CHECK(own_lost_known_by(3, 15000));
+	CHECK(own_lost_known_by(4, 20000));
 }
 
 /* The first copy of bundle `seed` as heard from a relay `hops` out, on engine f at
