@@ -35,6 +35,7 @@
 
 #include <sodium.h>
 
+#include "../firmware/airtime.h"
 #include "../firmware/proto/kiss.h"
 #include "../firmware/proto/rnode.h"
 #include "../mesh/bundle.h"
@@ -153,17 +154,14 @@ struct lora {
 	} n;
 };
 
+/* A frame's time on air with this preset (explicit header, CRC on, our preamble). */
 static uint32_t
 airtime_ms(const struct preset *p, size_t len)
 {
-	/* SX1261/2 datasheet 6.1.4: explicit header, CRC on. */
-	double tsym = (double)(1u << p->sf) / (double)p->bw * 1000.0;
-	int ldro = tsym >= 16.38, sf = p->sf;
-	int num = 8 * (int)len + 16 - 4 * sf + 8 + 20, den = 4 * (sf - 2 * ldro);
-	int payload = num > 0 ? (num + den - 1) / den * (p->cr) : 0;
-	double nsym = PREAMBLE + 4.25 + 8 + payload;
+	struct radio_config c = { .bw_hz = p->bw, .sf = p->sf, .cr = p->cr,
+	    .preamble = PREAMBLE, .crc = 1 };
 
-	return (uint32_t)(tsym * nsym + 0.999);
+	return lora_airtime_ms(&c, len);
 }
 
 /* ---------------- the serial line ---------------- */
