@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #define REFUSED_MAX 64
+#define LIMITED_MS  60000       /* default hold-off of a bundle over its sender's rate */
 #define WANTS_MAX   48
 #define WANT_TRIES  3
 #define REASM_AGE_SLOTS 200     /* a bundle's pieces arrive within this many slots */
@@ -95,6 +96,8 @@ struct lora_flood {
 	size_t n;
 	uint64_t seq;
 	uint8_t refused[REFUSED_MAX][LORA_AIRID];
+	uint64_t refused_until[REFUSED_MAX];    /* 0: for good; else held off until then */
+	uint64_t now;                   /* the latest time given to us */
 	int nrefused, refused_next;
 	struct want w[WANTS_MAX];
 	struct route rt[ROUTES_MAX];
@@ -203,10 +206,11 @@ find(const struct lora_flood *f, const uint8_t id[LORA_AIRID])
 }
 
 static int
-is_refused(const struct lora_flood *f, const uint8_t id[LORA_AIRID])
+is_refused(const struct lora_flood *f, const uint8_t id[LORA_AIRID], uint64_t now)
 {
 	for (int i = 0; i < f->nrefused; i++)
-		if (memcmp(f->refused[i], id, LORA_AIRID) == 0)
+		if (memcmp(f->refused[i], id, LORA_AIRID) == 0 &&
+		    (!f->refused_until[i] || now < f->refused_until[i]))
 			return 1;
 	return 0;
 }
@@ -283,7 +287,7 @@ entry_ends(struct lora_flood *f, struct entry *e, const uint8_t *b, size_t len)
 int
 lora_flood_known(const struct lora_flood *f, const uint8_t id[LORA_AIRID])
 {
-	return find(f, id) != NULL || is_refused(f, id);
+	return find(f, id) != NULL || is_refused(f, id, f->now);
 }
 
 static void
@@ -509,9 +513,10 @@ heard_copy(struct lora_flood *f, struct entry *e, int hops, int left, int snr_x4
 }
 
 static void
-remember_refused(struct lora_flood *f, const uint8_t id[LORA_AIRID])
+remember_refused(struct lora_flood *f, const uint8_t id[LORA_AIRID], uint64_t until)
 {
 	memcpy(f->refused[f->refused_next], id, LORA_AIRID);
+	f->refused_until[f->refused_next] = until;
 	f->refused_next = (f->refused_next + 1) % REFUSED_MAX;
 	if (f->nrefused < REFUSED_MAX)
 		f->nrefused++;
@@ -530,11 +535,19 @@ first_heard(struct lora_flood *f, const uint8_t *b, size_t len, int left, int sn
 		return;
 	}
 	if (rc < 0) {
+		/* Refused for good; or, over its sender's rate limit, held off (not
+		 * taken, not asked for) until the sender's share could have grown again:
+		 * a member over its rate is slowed to it, not cut off. */
 		uint8_t id[LORA_AIRID];
+		int limited = rc == LORA_ACCEPT_LIMITED;
 
-		f->st.bundles_refused++;
+		if (limited)
+			f->st.bundles_limited++;
+		else
+			f->st.bundles_refused++;
 		lora_air_id(id, b, len);
-		remember_refused(f, id);
+		remember_refused(f, id, limited ? now + (f->p.limited_ms ? f->p.limited_ms :
+		    LIMITED_MS) : 0);
 		want_drop(f, id);
 		return;
 	}
@@ -608,7 +621,7 @@ on_bundle(struct lora_flood *f, const uint8_t *b, size_t len, int left, int snr_
 	lora_air_id(id, b, len);
 	if ((e = find(f, id)) != NULL)
 		heard_copy(f, e, b[0], left, snr_x4, now);
-	else if (is_refused(f, id))
+	else if (is_refused(f, id, now))
 		f->st.dup_heard++;
 	else
 		first_heard(f, b, len, left, snr_x4, now);
@@ -641,7 +654,7 @@ on_ids(struct lora_flood *f, const struct lora_frame *fr, uint64_t now)
 			}
 			continue;
 		}
-		if (e || is_refused(f, id))
+		if (e || is_refused(f, id, now))
 			continue;
 		news = 1;
 		{
@@ -672,6 +685,7 @@ lora_flood_input(struct lora_flood *f, const uint8_t *buf, size_t len, int snr_x
 	struct lora_frame fr;
 	int rc = lora_air_decode(&fr, buf, len, f->key);
 
+	f->now = now;
 	f->st.frames_in++;
 	switch (rc) {
 	case LORA_OK:
@@ -703,7 +717,7 @@ lora_flood_input(struct lora_flood *f, const uint8_t *buf, size_t len, int snr_x
 		size_t blen;
 		int r;
 
-		if (e || is_refused(f, fr.id)) {
+		if (e || is_refused(f, fr.id, now)) {
 			lora_reasm_forget(&f->rs, fr.id);
 			if (e && fr.idx == 0)
 				heard_copy(f, e, fr.hops, -1, snr_x4, now);
@@ -834,6 +848,7 @@ lora_flood_output(struct lora_flood *f, uint64_t now, int min_prec, uint8_t out[
 	uint8_t ids[LORA_IDS_MAX][LORA_AIRID];
 
 	*prec = 0;
+	f->now = now;
 	run_timers(f, now);
 	for (size_t i = 0; i < f->n; i++) {
 		struct entry *e = &f->e[i];

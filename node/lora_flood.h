@@ -54,6 +54,8 @@
 #define LORA_ACCEPT_HELD    0       /* already held (another link): do not relay */
 #define LORA_ACCEPT_LATER   (-2)    /* not now (its sender's certificate is still on
                                        the way): forgotten, taken when heard again */
+#define LORA_ACCEPT_LIMITED (-3)    /* over its sender's rate limit: held off for
+                                       params.limited_ms, taken when heard after */
 /* other < 0: refused by the acceptance path (not relayed, remembered) */
 
 struct lora_flood_params {
@@ -68,6 +70,8 @@ struct lora_flood_params {
 	                                   every new bundle once, nothing else */
 	size_t cache_max;               /* bundles kept for relaying and requests (512) */
 	uint32_t seed;                  /* backoff randomness */
+	uint32_t limited_ms;            /* LORA_ACCEPT_LIMITED holds a bundle off this long
+	                                   (0: 60 s) */
 	/* The acceptance path. Called inside lora_flood_input for each bundle heard for
 	 * the first time (hops byte first). Returns LORA_ACCEPT_* or < 0; *prec gets
 	 * its precedence (0..3) when accepted. */
@@ -87,6 +91,7 @@ struct lora_flood_stats {
 	uint64_t bundles_held;                          /* first heard but already held */
 	uint64_t bundles_refused;                       /* refused by the acceptance path */
 	uint64_t bundles_later;                         /* refused for now (LORA_ACCEPT_LATER) */
+	uint64_t bundles_limited;                       /* held off (LORA_ACCEPT_LIMITED) */
 	uint64_t bundles_too_big;                       /* offered but over LORA_BUNDLE_MAX */
 	uint64_t dup_heard;                             /* copies of known bundles */
 	uint64_t relays;                                /* rebroadcasts completed */

@@ -119,7 +119,7 @@ lora_glue_bundle(void *ctx, struct transport *t, const uint8_t *buf, size_t len,
 
 	*prec = 0;
 	if (sl && (charged = limit_take(sl, t, ax->nk, buf, len, sender)) < 0)
-		return -EPERM;
+		return -EBUSY;
 	rc = glue_accept(d, t, buf, len, prec);
 	if (charged && rc != TRANSPORT_BUNDLE_NEW && rc != TRANSPORT_BUNDLE_MINE)
 		ratelimit_sender_refund(&sl->rl, sender, len);

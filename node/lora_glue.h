@@ -28,7 +28,8 @@ struct lora_sender_limit {
 struct lora_sender_limit *transport_lora_limit(struct transport *t);
 
 /* ev.bundle: ctx is the struct daemon. TRANSPORT_BUNDLE_*, -EAGAIN (sender not known
- * yet), -EPERM (refused: the reason is counted by the acceptance path), -EIO (store). */
+ * yet), -EBUSY (over its sender's rate limit: not now), -EPERM (refused: the reason is
+ * counted by the acceptance path), -EIO (store). */
 int lora_glue_bundle(void *ctx, struct transport *t, const uint8_t *buf, size_t len,
     int *prec);
 

@@ -89,6 +89,7 @@ struct lora {
 	uint64_t stat_ask_ms;
 	uint16_t chtm_short, chtm_long; /* the board's own airtime books, 1/100 % */
 	struct lora_sender_limit limit;
+	uint32_t limited_ms;            /* a bundle over its sender's rate: held off */
 
 	struct {
 		int64_t opens, resets, open_failures, mismatches, garbage_frames, kiss_errors;

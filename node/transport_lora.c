@@ -112,7 +112,9 @@ accept_cb(void *ctx, const uint8_t *b, size_t len, int *prec)
 		return -1;
 	rc = l->t->ev.bundle(l->t->ev.ctx, l->t, b, len, prec);
 	if (rc == -EAGAIN)
-		return -2;
+		return LORA_ACCEPT_LATER;
+	if (rc == -EBUSY)
+		return LORA_ACCEPT_LIMITED;
 	if (rc < 0)
 		return -1;
 	return rc == TRANSPORT_BUNDLE_MINE ? LORA_ACCEPT_MINE :
@@ -286,6 +288,8 @@ lora_open(struct transport *t, const struct conf_section *sec)
 		rp.bytes_per_min = (uint32_t)rate * 4096;
 		rp.bytes_burst = (uint32_t)burst * 4096;
 		ratelimit_init(&l->limit.rl, &rp);
+		/* A bundle over its sender's rate is held off for one token's refill. */
+		l->limited_ms = rate > 0 ? (uint32_t)(60000 / rate) : 0;
 	}
 	lora_rnode_limiter_init(&l->lim, l->reg ? l->reg->code : APG_REGION_NONE, LORA_FRAME_MAX);
 	lora_air_key(l->key, t->network_key);
@@ -298,6 +302,7 @@ lora_open(struct transport *t, const struct conf_section *sec)
 	fp.retries_own = 2;
 	fp.retries_relay = 1;
 	fp.cache_max = 512;
+	fp.limited_ms = l->limited_ms;
 	fp.seed = randombytes_random();
 	fp.accept = accept_cb;
 	fp.ends = ends_cb;

@@ -236,6 +236,8 @@ struct sim {
 	int hears[NODES][NODES];
 	int accepted[NODES];
 	int refuse[NODES];              /* this node's acceptance path refuses all */
+	int limited[NODES];             /* ... says "over its sender's rate limit" this
+	                                   many times more */
 	int tx[NODES];
 	int lose[NODES][NODES];         /* frames from i that j is still to miss */
 	int routes;                     /* bytes 5 and 6 of a bundle: 1 + its ends */
@@ -251,6 +253,10 @@ sim_accept(void *ctx, const uint8_t *b, size_t len, int *prec)
 	*prec = 0;
 	if (c->s->refuse[c->node])
 		return -1;
+	if (c->s->limited[c->node] > 0) {
+		c->s->limited[c->node]--;
+		return LORA_ACCEPT_LIMITED;
+	}
 	c->s->accepted[c->node]++;
 	return c->s->routes && b[6] == 1 + c->node ? LORA_ACCEPT_MINE : LORA_ACCEPT_NEW;
 }
@@ -773,6 +779,41 @@ test_flood_relay_lost_twice(void)
 	CHECK(own_lost_known_by(4, 20000));
 }
 
+/*
+ * A sender over its rate limit at a neighbour is slowed, not cut off: the neighbour
+ * drops the bundle and will not take it again for params.limited_ms (no request for
+ * it either), then takes it when it is heard again: here the sender's doubt digests
+ * bring a request. Before, a bundle over the limit was remembered with the refused
+ * ones, and that neighbour never took it (lora_multihop lost hidden-round messages
+ * so).
+ */
+static void
+test_flood_rate_limited_later(void)
+{
+	struct lora_flood_params p = { .hop_limit = 7, .slot_ms = 100, .retries_own = 2,
+	    .retries_relay = 1, .digest_ms = 5000, .limited_ms = 3000 };
+	struct sim *s = calloc(1, sizeof *s);
+	uint8_t b[247], id[LORA_AIRID];
+
+	sim_init(s, &p);
+	s->hears[0][1] = s->hears[1][0] = 1;
+	fake_bundle(b, sizeof b, 80);
+	lora_air_id(id, b, sizeof b);
+	s->limited[1] = 1;              /* the first copy heard is over the limit */
+	lora_flood_offer(s->f[0], b, sizeof b, 0, 1, 0);
+	sim_run(s, 0, 2000);
+	/* Dropped and held off: the retries do not reach the acceptance path. */
+	CHECK_EQ(s->accepted[1], 0);
+	CHECK(!lora_flood_known(s->f[1], id) || lora_flood_stats(s->f[1])->bundles_refused == 0);
+	sim_run(s, 2000, 30000);
+	CHECK(lora_flood_known(s->f[1], id));
+	CHECK_EQ(s->accepted[1], 1);
+	CHECK_EQ(lora_flood_stats(s->f[1])->bundles_refused, 0);
+	CHECK_EQ(lora_flood_stats(s->f[1])->bundles_limited, 1);
+	sim_free(s);
+	free(s);
+}
+
 /* The first copy of bundle `seed` as heard from a relay `hops` out, on engine f at
  * snr_x4; returns the engine's backoff for its own relay (ms), then cancels that relay
  * with a copy from further on, so the next call measures afresh. */
@@ -918,6 +959,7 @@ main(int argc, char **argv)
 		TEST(test_flood_route_fallback),
 		TEST(test_flood_routed_relay_lost),
 		TEST(test_flood_relay_lost_twice),
+		TEST(test_flood_rate_limited_later),
 		TEST(test_ends_without_authority),
 		TEST(test_flood_order_and_crowd),
 		TEST(test_flood_bad_input_counted),
