@@ -102,6 +102,44 @@ all_up() {
 }
 check all_modems_configured wait_for 30 all_up
 
+# lora_report: after a failed delivery check, where things stand (to stderr, which
+# tests/run.sh shows for a failing part): each node's flooding counters, and for every
+# message n1 and n3 sent that has no receipt yet, which nodes hold its bundle (row,
+# tombstone, or the recipient's inbox record), read from their stores.
+lora_report() {
+	for n in $NODES; do
+		"$APAGON_BIN" --dir "$n" --json status 2>/dev/null | python3 -c '
+import json, sys
+try:
+    c = json.load(sys.stdin)["links"][0]["counters"]
+except Exception:
+    sys.exit(0)
+keys = ("relays", "retries", "implicit_acks", "doubts", "digests_out", "requests_out",
+        "answers", "route_fallbacks", "carry", "crowd", "duty_used_ms")
+print(sys.argv[1] + ":", " ".join("%s=%s" % (k, c.get(k, "?")) for k in keys))' "$n"
+	done >&2
+	python3 - "$T" $NODES <<'EOP' >&2
+import os, sqlite3, sys
+top, nodes = sys.argv[1], sys.argv[2:]
+def db(n):
+    return sqlite3.connect("file:%s/%s/apagon.db?mode=ro" % (top, n), uri=True, timeout=5)
+for sender in ("n1", "n3"):
+    c = db(sender)
+    rows = c.execute("SELECT bundle_id, state, local_time FROM messages WHERE dir = 1 "
+                     "AND state != 2 ORDER BY local_time").fetchall()
+    for bid, state, t in rows:
+        where = []
+        for n in nodes:
+            d = db(n)
+            for table, col, mark in (("bundles", "id", "row"), ("tombstones", "id", "tomb"),
+                                     ("messages", "bundle_id", "msg")):
+                if d.execute("SELECT 1 FROM %s WHERE %s = ?" % (table, col), (bid,)).fetchone():
+                    where.append(n + ":" + mark)
+        print("%s's %s (state %d, queued at %d): %s" % (sender, bid.hex()[:12], state, t,
+              " ".join(where) or "nowhere"))
+EOP
+}
+
 # Certificates and prekeys travel the line; n1 can send to n5 once n5's have arrived.
 send_to() { run --dir "$1" send --to "$2" --precedence "$3" "$4"; [ "$rc" -eq 0 ]; }
 check n1_sends_to_n5 wait_for 120 send_to n1 n5 routine "Bridge at km 12 is out"
@@ -121,9 +159,11 @@ for i in 1 2 3 4 5; do
 done
 check flash_queued send_to n1 n5 flash "FLASH evacuate sector 4"
 check flash_delivered wait_for 120 inbox_has n5 "FLASH evacuate sector 4"
+failed=$fail
 check routine_all_delivered wait_for 180 sh -c '
 	n=$("$1" --dir n5 --json inbox | grep -o "routine [0-9]" | sort -u | wc -l); [ "$n" -eq 5 ]' \
 	sh "$APAGON_BIN"
+[ "$fail" -eq "$failed" ] || lora_report
 check flash_before_last_routine python3 - "$T/watch.jsonl" <<'EOP'
 import json, sys
 order = []
@@ -183,8 +223,10 @@ while [ "$round" -lt 12 ] && [ "$(cat "$T/hidden.count")" -lt 1 ]; do
 		    sort -u | wc -l)
 		[ "$n" -eq $((5 * round)) ]
 	}
+	failed=$fail
 	check "hidden_round_${round}_a_delivered" wait_for 180 all_in n4 a
 	check "hidden_round_${round}_b_delivered" wait_for 180 all_in n2 b
+	[ "$fail" -eq "$failed" ] || lora_report
 	tail -n +"$before" "$T/chan.log" | grep -c "^rx n2 from=n[13] .*collision" >"$T/hidden.count"
 done
 echo "hidden-terminal collisions at n2: $(cat "$T/hidden.count") in $round round(s)" >&2
