@@ -12,6 +12,7 @@
 
 #define REFUSED_MAX 64
 #define LIMITED_MS  60000       /* default hold-off of a bundle over its sender's rate */
+#define HELD_MAX    64          /* bundles held off at once */
 #define WANTS_MAX   48
 #define WANT_TRIES  3
 #define REASM_AGE_SLOTS 200     /* a bundle's pieces arrive within this many slots */
@@ -96,7 +97,11 @@ struct lora_flood {
 	size_t n;
 	uint64_t seq;
 	uint8_t refused[REFUSED_MAX][LORA_AIRID];
-	uint64_t refused_until[REFUSED_MAX];    /* 0: for good; else held off until then */
+	struct {
+		uint8_t id[LORA_AIRID];
+		uint64_t until;         /* held off until then (0: free) */
+	} held[HELD_MAX];               /* over their sender's rate */
+	int held_next;
 	uint64_t now;                   /* the latest time given to us */
 	int nrefused, refused_next;
 	struct want w[WANTS_MAX];
@@ -209,8 +214,10 @@ static int
 is_refused(const struct lora_flood *f, const uint8_t id[LORA_AIRID], uint64_t now)
 {
 	for (int i = 0; i < f->nrefused; i++)
-		if (memcmp(f->refused[i], id, LORA_AIRID) == 0 &&
-		    (!f->refused_until[i] || now < f->refused_until[i]))
+		if (memcmp(f->refused[i], id, LORA_AIRID) == 0)
+			return 1;
+	for (int i = 0; i < HELD_MAX; i++)
+		if (now < f->held[i].until && memcmp(f->held[i].id, id, LORA_AIRID) == 0)
 			return 1;
 	return 0;
 }
@@ -513,13 +520,22 @@ heard_copy(struct lora_flood *f, struct entry *e, int hops, int left, int snr_x4
 }
 
 static void
-remember_refused(struct lora_flood *f, const uint8_t id[LORA_AIRID], uint64_t until)
+remember_refused(struct lora_flood *f, const uint8_t id[LORA_AIRID])
 {
 	memcpy(f->refused[f->refused_next], id, LORA_AIRID);
-	f->refused_until[f->refused_next] = until;
 	f->refused_next = (f->refused_next + 1) % REFUSED_MAX;
 	if (f->nrefused < REFUSED_MAX)
 		f->nrefused++;
+}
+
+/* Hold an air ID off until `until` (over its sender's rate), in a ring of its own, so
+ * a sender over its rate does not push out the bundles refused for good. */
+static void
+hold_off(struct lora_flood *f, const uint8_t id[LORA_AIRID], uint64_t until)
+{
+	memcpy(f->held[f->held_next].id, id, LORA_AIRID);
+	f->held[f->held_next].until = until;
+	f->held_next = (f->held_next + 1) % HELD_MAX;
 }
 
 /* A whole bundle heard for the first time; left: as heard ROUTED, or -1. */
@@ -546,8 +562,10 @@ first_heard(struct lora_flood *f, const uint8_t *b, size_t len, int left, int sn
 		else
 			f->st.bundles_refused++;
 		lora_air_id(id, b, len);
-		remember_refused(f, id, limited ? now + (f->p.limited_ms ? f->p.limited_ms :
-		    LIMITED_MS) : 0);
+		if (limited)
+			hold_off(f, id, now + (f->p.limited_ms ? f->p.limited_ms : LIMITED_MS));
+		else
+			remember_refused(f, id);
 		want_drop(f, id);
 		return;
 	}

@@ -810,6 +810,27 @@ test_flood_rate_limited_later(void)
 	CHECK_EQ(s->accepted[1], 1);
 	CHECK_EQ(lora_flood_stats(s->f[1])->bundles_refused, 0);
 	CHECK_EQ(lora_flood_stats(s->f[1])->bundles_limited, 1);
+
+	/* Bundles held off do not push out one refused for good: after 70 of them
+	 * (more than either list holds), a replay of the refused one is still known. */
+	fake_bundle(b, sizeof b, 81);
+	lora_air_id(id, b, sizeof b);
+	s->refuse[1] = 1;
+	lora_flood_offer(s->f[0], b, sizeof b, 0, 1, 30000);
+	sim_run(s, 30000, 31000);
+	CHECK_EQ(lora_flood_stats(s->f[1])->bundles_refused, 1);
+	s->refuse[1] = 0;
+	s->limited[1] = 1000;
+	for (int i = 0; i < 70; i++) {
+		uint8_t x[247];
+
+		fake_bundle(x, sizeof x, (uint8_t)(100 + i));
+		x[1] = 0xee;            /* not the same as any bundle above */
+		lora_flood_offer(s->f[0], x, sizeof x, 0, 1, 31000 + (uint64_t)i * 100);
+		sim_run(s, 31000 + (uint64_t)i * 100, 31000 + (uint64_t)(i + 1) * 100);
+	}
+	CHECK(lora_flood_stats(s->f[1])->bundles_limited >= 65);
+	CHECK(lora_flood_known(s->f[1], id));
 	sim_free(s);
 	free(s);
 }
