@@ -35,8 +35,9 @@
 #define ACK_SLOTS(w16) (2 + SNR_SLOTS + CARRY_SLOTS + ((w16) + 15) / 16)
 #define DIGEST_IDLE 8           /* intervals a quiet node skips in a row (16 when
                                    its neighbours' digests agree with it) */
-#define DOUBT_DIGESTS 2         /* digests in a row that name a bundle a bridge
-                                   doubts after its last try */
+#define DOUBT_DIGESTS 2         /* digests in a row that name a bundle doubted
+                                   after the last try of a sender, a bridge or a
+                                   ROUTED relay */
 #define CARRY_DOUBT 200         /* from it, a bundle not carried on after our last try
                                    is doubted */
 
@@ -813,7 +814,7 @@ run_timers(struct lora_flood *f, uint64_t now)
 			 * sender's own fallback forgets stale routes where they start. */
 			e->routed = 0;
 			f->st.route_fallbacks++;
-			doubt(f, e, now, 1);
+			doubt(f, e, now, DOUBT_DIGESTS);
 		} else if (in_digests(e) && (e->tries_left > 0 || e->doubt_last)) {
 			/* Sent, maybe retried, and no one took it further: a neighbour
 			 * may still lack it. Say so in digests, the first soon.

@@ -674,6 +674,19 @@ test_flood_routed_relay_lost(void)
 	sim_free(s);
 	free(s);
 
+	/* The same with node 1's first digest naming it lost as well: its next
+	 * interval's digest names it again (before, one digest only, then the quiet
+	 * node's idle ones, 20 s and more later here). */
+	s = routed_line();
+	routed_bundle(b2, sizeof b2, 43, 0, 3);
+	lora_flood_offer(s->f[0], b2, sizeof b2, 0, 1, 20000);
+	s->lose[1][2] = 3;
+	sim_run(s, 20000, 35000);
+	CHECK_EQ(s->accepted[3], 1);
+	CHECK_EQ(lora_flood_stats(s->f[1])->route_fallbacks, 1);
+	sim_free(s);
+	free(s);
+
 	s = routed_line();
 	memcpy(tx, s->tx, sizeof tx);
 	routed_bundle(b3, sizeof b3, 42, 0, 3);
