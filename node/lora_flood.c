@@ -38,8 +38,8 @@
 #define DOUBT_DIGESTS 2         /* digests in a row that name a bundle doubted
                                    after the last try of a sender, a bridge or a
                                    ROUTED relay */
-#define CARRY_DOUBT 200         /* from it, a bundle not carried on after our last try
-                                   is doubted */
+#define CARRY_DOUBT 200         /* from it, a relay not carried on after our last try
+                                   is doubted (our own bundles always are) */
 
 struct entry {
 	uint8_t id[LORA_AIRID];

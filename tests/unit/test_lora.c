@@ -712,6 +712,17 @@ test_flood_routed_relay_lost(void)
 	free(s);
 }
 
+/* Whether node `node` of the simulation knows air ID `id`; the simulation is freed. */
+static int
+known_then_free(struct sim *s, int node, const uint8_t id[LORA_AIRID])
+{
+	int known = lora_flood_known(s->f[node], id);
+
+	sim_free(s);
+	free(s);
+	return known;
+}
+
 /*
  * A bridge's relay and its retry are both lost at the next node (hidden terminals),
  * and nothing else carries the bundle on: the bridge doubts it and names it in its
@@ -727,7 +738,6 @@ relay_lost_known_by(int lost, uint64_t until)
 	    .retries_relay = 1, .digest_ms = 5000 };
 	struct sim *s = calloc(1, sizeof *s);
 	uint8_t w[247], b[247], id[LORA_AIRID];
-	int known;
 
 	sim_init(s, &p);
 	s->hears[0][1] = s->hears[1][0] = s->hears[1][2] = s->hears[2][1] = 1;
@@ -746,10 +756,7 @@ relay_lost_known_by(int lost, uint64_t until)
 	sim_run(s, 10000, until);
 	CHECK_EQ(lora_flood_stats(s->f[1])->retries, 1);
 	CHECK(lora_flood_stats(s->f[1])->doubts >= 1);
-	known = lora_flood_known(s->f[2], id);
-	sim_free(s);
-	free(s);
-	return known;
+	return known_then_free(s, 2, id);
 }
 
 /*
@@ -765,7 +772,6 @@ own_lost_known_by(int lost, uint64_t until)
 	    .retries_relay = 1, .digest_ms = 5000 };
 	struct sim *s = calloc(1, sizeof *s);
 	uint8_t b[247], id[LORA_AIRID];
-	int known;
 
 	sim_init(s, &p);
 	s->hears[0][1] = s->hears[1][0] = 1;
@@ -776,10 +782,7 @@ own_lost_known_by(int lost, uint64_t until)
 	sim_run(s, 0, until);
 	CHECK_EQ(lora_flood_stats(s->f[0])->retries, 2);
 	CHECK(lora_flood_stats(s->f[0])->carry < 200);
-	known = lora_flood_known(s->f[1], id);
-	sim_free(s);
-	free(s);
-	return known;
+	return known_then_free(s, 1, id);
 }
 
 static void
