@@ -100,12 +100,9 @@ bt_rx_pending(const struct bt_rx *rx)
 size_t
 bt_tx_room(size_t queued, size_t max)
 {
-	size_t room;
-
-	if (queued + BT_FRAME_HDR >= max)
+	if (queued > max || max - queued < BT_FRAME_HDR + BT_FRAME_MAX)
 		return 0;
-	room = max - queued - BT_FRAME_HDR;
-	return room > BT_FRAME_MAX ? BT_FRAME_MAX : room;
+	return BT_FRAME_MAX;
 }
 
 void

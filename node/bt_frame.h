@@ -63,9 +63,16 @@ int bt_rx_feed(struct bt_rx *rx, const uint8_t *data, size_t len,
 /* Bytes of a partial frame held (header included): what a disconnect drops. */
 size_t bt_rx_pending(const struct bt_rx *rx);
 
-/* The largest frame a link's send queue still takes whole, when `queued` bytes wait
- * in it and it holds at most `max`: 0 when not even a header fits; never more than
- * BT_FRAME_MAX. */
+/* Bytes queued per link before send refuses: two whole frames. The session chooses
+ * each frame by precedence when it makes it, so a FLASH bundle waits for at most the
+ * frame in flight and one more (docs/protocol.md 17.2); a deeper queue held it behind
+ * everything already queued (1 MiB was 10 s on a link of 100 kB/s). */
+#define BT_TX_MAX          (2 * (BT_FRAME_HDR + BT_FRAME_MAX))
+
+/* The frame a link's send queue takes next, when `queued` bytes wait in it and it
+ * holds at most `max`: BT_FRAME_MAX while a whole largest frame (with its header)
+ * still fits, else 0. All or nothing, so that what waits is always whole frames and
+ * the session picks the next one only once the queue has room for it. */
 size_t bt_tx_room(size_t queued, size_t max);
 
 void bt_rx_free(struct bt_rx *rx);

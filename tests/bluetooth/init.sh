@@ -339,6 +339,37 @@ echo "INFO after restart: $total texts, $distinct distinct"
 check none_lost_or_doubled [ "$distinct" -eq 60 -a "$total" -eq 60 ]
 check whole_texts_only sh -c '[ "$(apagon --dir /nodes/bob --json inbox | grep -o "sector 29; " | wc -l)" -eq 360 ]'
 
+# ---- 7b. a FLASH message overtakes a bulk transfer ----
+# alice queues 40 ROUTINE messages of 28 kB (about 1.1 MB) while bob is away; bob
+# comes back, and the moment his first one is stored alice sends one FLASH. Her
+# session sends the highest precedence next (protocol.md 15.4) and the link queues at
+# most two frames ahead (protocol.md 17.2), so the FLASH is stored among the first
+# ones, not behind everything the link had already queued.
+bulk_order() {
+	apagon --dir /nodes/bob --json inbox 2>/dev/null | grep -E -o '"text":"(bulk [0-9]+|FLASH):'
+}
+stop bob
+text28=$(awk -v b="$big" 'BEGIN { for (i = 0; i < 28; i++) printf "%s", b }')
+i=1
+while [ $i -le 40 ]; do
+	apagon --dir /nodes/alice send --to bob "bulk $i: $text28" >/dev/null 2>&1 ||
+	    echo "INFO bulk send $i refused"
+	i=$((i + 1))
+done
+echo "# no links yet" >/nodes/bob/apagon.conf
+check bob_back_for_bulk start bob
+before=$(inbox_count bob)
+apagon --dir /nodes/bob --json watch --no-text 2>/dev/null | awk '/"message.received"/ {
+	system("apagon --dir /nodes/alice send --precedence flash --to bob \"FLASH: evacuate the east wing\" >/dev/null 2>&1")
+	exit }' &
+sleep 1
+conf bob hci1
+kill -HUP "$PID_bob"
+check bulk_and_flash_arrive wait_for 180 inbox_at_least bob $((before + 41))
+pos=$(bulk_order | awk '/FLASH/ { print NR; exit }')
+echo "INFO the FLASH message was stored as number ${pos:-none} of $(bulk_order | wc -l)"
+check flash_overtakes_bulk [ "${pos:-99}" -le 20 ]
+
 # ---- 8. a peer without LE: L2CAP over BR/EDR ----
 # carol's controller has LE turned off: her transport falls back to L2CAP over
 # BR/EDR (PSM 0x1081) and dials bob, her configured peer; bob's dual-mode adapter

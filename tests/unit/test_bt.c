@@ -147,18 +147,27 @@ static const uint8_t key_b[APAGON_KEY] = { 9, 9, 9 };
 #define T0 1790000000
 #define BT_TOKEN_VECTOR "0001020304050607d1b5676027e2c2e2"
 
-/* The send queue's room: what fits whole with its header, capped at the largest frame;
- * the transport's send() refuses exactly what room() says does not fit. */
+/* The send queue's room: a whole largest frame with its header, or nothing (the
+ * transport's send() refuses exactly what room() says does not fit). The link's own
+ * queue (BT_TX_MAX) takes a second frame while the first is in flight, and no third:
+ * the session chooses what goes next, by precedence, at most one frame ahead. */
 static void
 test_frame_tx_room(void)
 {
+	const size_t whole = BT_FRAME_HDR + BT_FRAME_MAX;
+
 	CHECK_EQ(bt_tx_room(0, 1 << 20), BT_FRAME_MAX);
-	CHECK_EQ(bt_tx_room((1 << 20) - BT_FRAME_MAX - BT_FRAME_HDR, 1 << 20), BT_FRAME_MAX);
-	CHECK_EQ(bt_tx_room((1 << 20) - 1000, 1 << 20), 1000 - BT_FRAME_HDR);
-	CHECK_EQ(bt_tx_room((1 << 20) - BT_FRAME_HDR - 1, 1 << 20), 1);
-	CHECK_EQ(bt_tx_room((1 << 20) - BT_FRAME_HDR, 1 << 20), 0);
+	CHECK_EQ(bt_tx_room((1 << 20) - whole, 1 << 20), BT_FRAME_MAX);
+	CHECK_EQ(bt_tx_room((1 << 20) - whole + 1, 1 << 20), 0);
+	CHECK_EQ(bt_tx_room((1 << 20) - 1000, 1 << 20), 0);
 	CHECK_EQ(bt_tx_room(1 << 20, 1 << 20), 0);
 	CHECK_EQ(bt_tx_room((1 << 20) + 5, 1 << 20), 0);
+	CHECK_EQ(bt_tx_room(0, whole - 1), 0);
+	/* The link: empty, one frame queued, and a little more than one. */
+	CHECK_EQ(bt_tx_room(0, BT_TX_MAX), BT_FRAME_MAX);
+	CHECK_EQ(bt_tx_room(whole, BT_TX_MAX), BT_FRAME_MAX);
+	CHECK_EQ(bt_tx_room(whole + 1, BT_TX_MAX), 0);
+	CHECK_EQ(bt_tx_room(2 * whole, BT_TX_MAX), 0);
 }
 
 static void
