@@ -139,6 +139,18 @@ counter_at_least() { c=$(counter "$1" "$2"); [ -n "$c" ] && [ "$c" -ge "$3" ]; }
 outbox_state() { apagon --dir "/nodes/$1" --json outbox 2>/dev/null | grep -q "\"state\":\"$2\""; }
 alive() { apagon --dir "/nodes/$1" status >/dev/null 2>&1; }
 show_logs() { for n in "$@"; do echo "---- $n.log"; cat "/tmp/$n.log"; done; }
+# queue_for_bob N TAG TEXT: bob goes away, alice queues N messages "TAG i: TEXT" for
+# him, and bob's configuration has no link yet, for his return.
+queue_for_bob() {
+	stop bob
+	i=1
+	while [ $i -le "$1" ]; do
+		apagon --dir /nodes/alice send --to bob "$2 $i: $3" >/dev/null 2>&1 ||
+		    echo "INFO $2 send $i refused"
+		i=$((i + 1))
+	done
+	echo "# no links yet" >/nodes/bob/apagon.conf
+}
 
 # The emulated CPU's time, for the bench: "uptime busy_ticks idle_ticks" then one
 # "NAME ticks" line for each of btvirt, alice and bob (user + system, 100 a second;
@@ -311,14 +323,7 @@ check alice_bob_open_again wait_for 150 session_open alice bob
 # so), with the rest in flight.
 msgs() { apagon --dir /nodes/bob --json inbox 2>/dev/null | grep -o '"text":"msg [0-9]*:' | wc -l; }
 msgs_at_least() { [ "$(msgs)" -ge "$1" ]; }
-stop bob
-i=1
-while [ $i -le 60 ]; do
-	apagon --dir /nodes/alice send --to bob "msg $i: $big$big$big$big$big$big" >/dev/null 2>&1 ||
-	    echo "INFO send $i refused"
-	i=$((i + 1))
-done
-echo "# no links yet" >/nodes/bob/apagon.conf
+queue_for_bob 60 msg "$big$big$big$big$big$big"
 check bob_back start bob
 apagon --dir /nodes/bob --json watch 2>/dev/null |
     awk -v pid="$PID_bob" '/"message.received"/ { system("kill -9 " pid); exit }' &
@@ -348,15 +353,7 @@ check whole_texts_only sh -c '[ "$(apagon --dir /nodes/bob --json inbox | grep -
 bulk_order() {
 	apagon --dir /nodes/bob --json inbox 2>/dev/null | grep -E -o '"text":"(bulk [0-9]+|FLASH):'
 }
-stop bob
-text28=$(awk -v b="$big" 'BEGIN { for (i = 0; i < 28; i++) printf "%s", b }')
-i=1
-while [ $i -le 40 ]; do
-	apagon --dir /nodes/alice send --to bob "bulk $i: $text28" >/dev/null 2>&1 ||
-	    echo "INFO bulk send $i refused"
-	i=$((i + 1))
-done
-echo "# no links yet" >/nodes/bob/apagon.conf
+queue_for_bob 40 bulk "$(awk -v b="$big" 'BEGIN { for (i = 0; i < 28; i++) printf "%s", b }')"
 check bob_back_for_bulk start bob
 before=$(inbox_count bob)
 apagon --dir /nodes/bob --json watch --no-text 2>/dev/null | awk '/"message.received"/ {
