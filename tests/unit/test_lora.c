@@ -759,6 +759,21 @@ relay_lost_known_by(int lost, uint64_t until)
 	return known_then_free(s, 2, id);
 }
 
+/* Two nodes in reach of each other, and a fake bundle made from `seed` with its air ID
+ * (b holds 247 bytes). */
+static struct sim *
+pair_with_bundle(const struct lora_flood_params *p, uint8_t seed, uint8_t b[247],
+    uint8_t id[LORA_AIRID])
+{
+	struct sim *s = calloc(1, sizeof *s);
+
+	sim_init(s, p);
+	s->hears[0][1] = s->hears[1][0] = 1;
+	fake_bundle(b, 247, seed);
+	lora_air_id(id, b, 247);
+	return s;
+}
+
 /*
  * A sender whose first copy and both retries are lost at its only neighbour (hidden
  * terminals: lora_multihop's n1, with n3 sending at the same time) doubts its own
@@ -770,13 +785,9 @@ own_lost_known_by(int lost, uint64_t until)
 {
 	struct lora_flood_params p = { .hop_limit = 7, .slot_ms = 100, .retries_own = 2,
 	    .retries_relay = 1, .digest_ms = 5000 };
-	struct sim *s = calloc(1, sizeof *s);
 	uint8_t b[247], id[LORA_AIRID];
+	struct sim *s = pair_with_bundle(&p, 70, b, id);
 
-	sim_init(s, &p);
-	s->hears[0][1] = s->hears[1][0] = 1;
-	fake_bundle(b, sizeof b, 70);
-	lora_air_id(id, b, sizeof b);
 	lora_flood_offer(s->f[0], b, sizeof b, 0, 1, 0);
 	s->lose[0][1] = lost;
 	sim_run(s, 0, until);
@@ -814,13 +825,9 @@ test_flood_rate_limited_later(void)
 {
 	struct lora_flood_params p = { .hop_limit = 7, .slot_ms = 100, .retries_own = 2,
 	    .retries_relay = 1, .digest_ms = 5000, .limited_ms = 3000 };
-	struct sim *s = calloc(1, sizeof *s);
 	uint8_t b[247], id[LORA_AIRID];
+	struct sim *s = pair_with_bundle(&p, 80, b, id);
 
-	sim_init(s, &p);
-	s->hears[0][1] = s->hears[1][0] = 1;
-	fake_bundle(b, sizeof b, 80);
-	lora_air_id(id, b, sizeof b);
 	s->limited[1] = 1;              /* the first copy heard is over the limit */
 	lora_flood_offer(s->f[0], b, sizeof b, 0, 1, 0);
 	sim_run(s, 0, 2000);
