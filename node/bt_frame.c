@@ -105,6 +105,16 @@ bt_tx_room(size_t queued, size_t max)
 	return BT_FRAME_MAX;
 }
 
+enum bt_tx_wait
+bt_tx_wait_kind(long sndbuf_free, long sndbuf)
+{
+	/* The kernel calls a socket writable while less than half its buffer is used
+	 * (sock_writeable()): free > sndbuf - sndbuf / 2. */
+	if (sndbuf_free < 0 || sndbuf <= 0 || sndbuf_free <= sndbuf - sndbuf / 2)
+		return BT_WAIT_WRITABLE;
+	return BT_WAIT_CREDITS;
+}
+
 void
 bt_rx_free(struct bt_rx *rx)
 {

@@ -75,6 +75,20 @@ size_t bt_rx_pending(const struct bt_rx *rx);
  * the session picks the next one only once the queue has room for it. */
 size_t bt_tx_room(size_t queued, size_t max);
 
+/*
+ * How a link waits after the kernel refused a send (EAGAIN), given the free space of
+ * its socket's send buffer (TIOCOUTQ on a Bluetooth socket) and the buffer's size.
+ * With half the buffer or more free, the refusal is the LE channel waiting for the
+ * peer's credits: the kernel then wakes an EPOLLOUT waiter for every packet the
+ * controller takes and reports nothing writable until the credits come, so the link
+ * tries again after BT_TX_RETRY_MS instead. Otherwise the buffer is full, and EPOLLOUT
+ * wakes the waiter once half of it has drained. A free space that could not be read
+ * (negative) waits on EPOLLOUT, as before.
+ */
+#define BT_TX_RETRY_MS 2
+enum bt_tx_wait { BT_WAIT_WRITABLE, BT_WAIT_CREDITS };
+enum bt_tx_wait bt_tx_wait_kind(long sndbuf_free, long sndbuf);
+
 void bt_rx_free(struct bt_rx *rx);
 
 #endif

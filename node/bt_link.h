@@ -76,6 +76,10 @@ struct bt_conn {
 	uint8_t *tx;
 	size_t tx_len, tx_off;
 	int want_out;                   /* EPOLLOUT registered */
+	/* The queue waits for the peer's credits: sends are tried again then (0: not
+	 * waiting; bt_tx_wait_kind() in bt_frame.h says why not EPOLLOUT). */
+	uint64_t tx_retry_ms;
+	int sndbuf;                     /* the socket's send buffer (SO_SNDBUF) */
 	struct bt_conn *next;
 };
 
@@ -118,7 +122,7 @@ struct bt {
 		int64_t adv_seen, adv_ours, adv_foreign, adv_bad, mgmt_bad, adv_self;
 		int64_t dials, dial_failures, accepted, refused_full, refused_dup;
 		int64_t dropped_idle, dropped_rotation, dropped_redundant;
-		int64_t rej_framing, partial_dropped, tx_full, disconnects;
+		int64_t rej_framing, partial_dropped, tx_full, disconnects, tx_credit_waits;
 		int64_t adapter_lost, token_rotations, attempts;
 	} n;
 };

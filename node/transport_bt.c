@@ -229,7 +229,11 @@ conn_up(struct bt_conn *c)
 	log_info("%s: link with %s up (%s, %s, MTU %zu)", b->t->name, as,
 	    c->dialed_by_us ? "dialed" : "accepted", c->le ? "LE" : "BR/EDR", c->omtu);
 	trace(b, "up", c->omtu);
-	epoll_set(b, c->fd, c, EPOLLIN | (c->tx_len > c->tx_off ? EPOLLOUT : 0), EPOLL_CTL_MOD);
+	sl = sizeof c->sndbuf;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &c->sndbuf, &sl) < 0)
+		c->sndbuf = 0;          /* then every wait is on EPOLLOUT */
+	c->want_out = c->tx_len > c->tx_off;
+	epoll_set(b, c->fd, c, EPOLLIN | (c->want_out ? EPOLLOUT : 0), EPOLL_CTL_MOD);
 	if (b->t->ev.peer_up)
 		b->t->ev.peer_up(b->t->ev.ctx, &c->peer);
 }
@@ -420,6 +424,25 @@ on_frame(void *ctx, const uint8_t *frame, size_t len)
 		b->t->ev.frame(b->t->ev.ctx, &c->peer, frame, len);
 }
 
+/* Register (on) or drop (off) our interest in the socket becoming writable. */
+static void
+out_wanted(struct bt_conn *c, int on)
+{
+	if (c->want_out == on)
+		return;
+	epoll_set(c->b, c->fd, c, EPOLLIN | (on ? EPOLLOUT : 0), EPOLL_CTL_MOD);
+	c->want_out = on;
+}
+
+/* The free space of the socket's send buffer, or -1 if the kernel does not say. */
+static long
+sndbuf_free(const struct bt_conn *c)
+{
+	int v;
+
+	return ioctl(c->fd, TIOCOUTQ, &v) == 0 ? v : -1;
+}
+
 static void
 flush_tx(struct bt_conn *c)
 {
@@ -443,15 +466,17 @@ flush_tx(struct bt_conn *c)
 	}
 	if (c->dead)
 		return;
+	c->tx_retry_ms = 0;
 	if (c->tx_off == c->tx_len) {
 		c->tx_off = c->tx_len = 0;
-		if (c->want_out) {
-			epoll_set(b, c->fd, c, EPOLLIN, EPOLL_CTL_MOD);
-			c->want_out = 0;
-		}
-	} else if (!c->want_out) {
-		epoll_set(b, c->fd, c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
-		c->want_out = 1;
+		out_wanted(c, 0);
+	} else if (bt_tx_wait_kind(sndbuf_free(c), c->sndbuf) == BT_WAIT_CREDITS) {
+		/* Not EPOLLOUT: see bt_tx_wait_kind(). */
+		out_wanted(c, 0);
+		c->tx_retry_ms = b->now_ms + BT_TX_RETRY_MS;
+		b->n.tx_credit_waits++;
+	} else {
+		out_wanted(c, 1);
 	}
 }
 
@@ -787,6 +812,9 @@ bt_ready(struct transport *t, short revents, uint64_t now_ms)
 	}
 	if (b->state == BT_UP) {
 		for (struct bt_conn *c = b->conns; c; c = c->next)
+			if (!c->dead && c->up && c->tx_retry_ms && now_ms >= c->tx_retry_ms)
+				flush_tx(c);
+		for (struct bt_conn *c = b->conns; c; c = c->next)
 			if (!c->dead && !c->up && now_ms >= c->dial_deadline_ms)
 				conn_down(c, "no answer");
 		while ((p = bt_policy_pick_drop(&b->pol, now_ms, &why)) != NULL) {
@@ -828,6 +856,11 @@ bt_timeout(const struct transport *t, uint64_t now_ms)
 		return b->retry_ms > now_ms ? (int64_t)(b->retry_ms - now_ms) : 0;
 	to = bt_policy_timeout(&b->pol, now_ms);
 	for (const struct bt_conn *c = b->conns; c; c = c->next) {
+		if (!c->dead && c->up && c->tx_retry_ms) {
+			e = c->tx_retry_ms > now_ms ? (int64_t)(c->tx_retry_ms - now_ms) : 0;
+			if (to < 0 || e < to)
+				to = e;
+		}
 		if (!c->dead && !c->up) {
 			e = c->dial_deadline_ms > now_ms ? (int64_t)(c->dial_deadline_ms - now_ms) : 0;
 			if (to < 0 || e < to)
@@ -986,6 +1019,7 @@ bt_stats(const struct transport *t, void (*fn)(void *, const char *, int64_t), v
 	fn(ctx, "dropped.redundant", b->n.dropped_redundant);
 	fn(ctx, "partial_frames_dropped", b->n.partial_dropped);
 	fn(ctx, "tx_queue_full", b->n.tx_full);
+	fn(ctx, "tx_credit_waits", b->n.tx_credit_waits);
 	fn(ctx, "disconnects", b->n.disconnects);
 	fn(ctx, "adapter_lost", b->n.adapter_lost);
 	fn(ctx, "token_rotations", b->n.token_rotations);

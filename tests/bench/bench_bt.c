@@ -8,10 +8,13 @@
  *                                     figures (or say why there are none)
  *   bench_bt server ADAPTER PSM       VM: accept one link, count bytes until BYTES
  *                                     (the first 8 bytes, big-endian), answer 1 byte
- *   bench_bt client ADAPTER PEER PSM BYTES
+ *   bench_bt client ADAPTER PEER PSM BYTES [paced]
  *                                     VM: dial, send BYTES raw in SDUs of the peer's
  *                                     MTU, wait for the answer; prints
- *                                     "raw_bytes_per_s N"
+ *                                     "raw_bytes_per_s N". Blocking sends, as
+ *                                     l2test's; "paced": non-blocking sends that wait
+ *                                     for the peer's credits as node/transport_bt.c
+ *                                     does (a timer, not the kernel's wake-ups)
  *   bench_bt garbage ADAPTER PEER PSM VM: dial, send a stream that is no framing of
  *                                     ours, report whether the peer hung up (exit 0),
  *                                     or it did not (1), or no link came up (3)
@@ -35,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -45,6 +49,8 @@
 #include <bluetooth/hci.h>
 #include <bluetooth/hci_lib.h>
 #include <bluetooth/l2cap.h>
+
+#include "../../node/bt_frame.h"
 
 #define IMTU 8192
 
@@ -172,10 +178,32 @@ recv_count(int fd)
 	return 0;
 }
 
-/* Send BYTES (the count in the first 8) in SDUs of the peer's MTU, wait for the
- * answer; print the rate. */
+/* A refused send, paced: wait the way node/transport_bt.c does (bt_tx_wait_kind()):
+ * BT_TX_RETRY_MS while the channel waits for the peer's credits, else until the
+ * socket is writable. 0, or -1 if the wait failed. */
 static int
-send_count(int fd, uint64_t bytes)
+paced_wait(int fd)
+{
+	struct timespec ts = { 0, BT_TX_RETRY_MS * 1000000L };
+	struct pollfd pfd = { fd, POLLOUT, 0 };
+	socklen_t sl;
+	int sndbuf = 0, free_now;
+
+	sl = sizeof sndbuf;
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) < 0)
+		sndbuf = 0;
+	if (ioctl(fd, TIOCOUTQ, &free_now) < 0)
+		free_now = -1;
+	if (bt_tx_wait_kind(free_now, sndbuf) == BT_WAIT_CREDITS)
+		return nanosleep(&ts, NULL) < 0 && errno != EINTR ? -1 : 0;
+	return poll(&pfd, 1, 10000) < 0 && errno != EINTR ? -1 : 0;
+}
+
+/* Send BYTES (the count in the first 8) in SDUs of the peer's MTU, wait for the
+ * answer; print the rate. paced: non-blocking sends that wait as our transport waits
+ * (paced_wait()); else blocking sends, as l2test sends. */
+static int
+send_count(int fd, uint64_t bytes, int paced)
 {
 	static uint8_t buf[65536];
 	size_t mtu = peer_mtu(fd);
@@ -192,8 +220,15 @@ send_count(int fd, uint64_t bytes)
 	t0 = now_s();
 	while (sent < bytes) {
 		size_t n = bytes - sent < mtu ? (size_t)(bytes - sent) : mtu;
-		ssize_t w = send(fd, buf, n, 0);
+		ssize_t w = send(fd, buf, n, paced ? MSG_DONTWAIT : 0);
 
+		if (w < 0 && paced && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+			if (paced_wait(fd) < 0) {
+				perror("bench_bt: wait");
+				return 1;
+			}
+			continue;
+		}
 		if (w < 0) {
 			perror("bench_bt: send");
 			return 1;
@@ -391,9 +426,10 @@ main(int argc, char **argv)
 		return host(argv[0]);
 	if (argc == 4 && strcmp(argv[1], "server") == 0)
 		return recv_count(accept_one(argv[2], (int)strtol(argv[3], NULL, 0)));
-	if (argc == 6 && strcmp(argv[1], "client") == 0)
+	if ((argc == 6 || (argc == 7 && strcmp(argv[6], "paced") == 0)) &&
+	    strcmp(argv[1], "client") == 0)
 		return send_count(dial(argv[2], argv[3], (int)strtol(argv[4], NULL, 0)),
-		    strtoull(argv[5], NULL, 0));
+		    strtoull(argv[5], NULL, 0), argc == 7);
 
 	if (argc == 3 && strcmp(argv[1], "crypto") == 0)
 		return crypto_cost((size_t)strtoul(argv[2], NULL, 0));
@@ -401,7 +437,7 @@ main(int argc, char **argv)
 		return garbage_server(argv[2], (int)strtol(argv[3], NULL, 0));
 	if (argc == 5 && strcmp(argv[1], "garbage") == 0)
 		return garbage(argv[2], argv[3], (int)strtol(argv[4], NULL, 0));
-	fprintf(stderr, "usage: bench_bt [server ADAPTER PSM | client ADAPTER PEER PSM BYTES | "
+	fprintf(stderr, "usage: bench_bt [server ADAPTER PSM | client ADAPTER PEER PSM BYTES [paced] | "
 	    "garbage ADAPTER PEER PSM | "
 	    "garbage-server ADAPTER PSM | crypto BYTES]\n");
 	return 2;

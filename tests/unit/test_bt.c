@@ -170,6 +170,25 @@ test_frame_tx_room(void)
 	CHECK_EQ(bt_tx_room(2 * whole, BT_TX_MAX), 0);
 }
 
+/* How a refused send waits: with more than half the socket's buffer free the kernel
+ * calls the socket writable, so a refusal then is the LE channel out of the peer's
+ * credits (a timer, not EPOLLOUT); with half or less free, or when the free space or
+ * the buffer's size is not known, EPOLLOUT. 212992 is Linux's default wmem. */
+static void
+test_frame_tx_wait(void)
+{
+	CHECK_EQ(bt_tx_wait_kind(212992, 212992), BT_WAIT_CREDITS);
+	CHECK_EQ(bt_tx_wait_kind(106497, 212992), BT_WAIT_CREDITS);
+	CHECK_EQ(bt_tx_wait_kind(106496, 212992), BT_WAIT_WRITABLE);
+	CHECK_EQ(bt_tx_wait_kind(0, 212992), BT_WAIT_WRITABLE);
+	/* An odd size: writable while used < 2 (5 >> 1), that is free > 3. */
+	CHECK_EQ(bt_tx_wait_kind(4, 5), BT_WAIT_CREDITS);
+	CHECK_EQ(bt_tx_wait_kind(3, 5), BT_WAIT_WRITABLE);
+	CHECK_EQ(bt_tx_wait_kind(-1, 212992), BT_WAIT_WRITABLE);
+	CHECK_EQ(bt_tx_wait_kind(5000, 0), BT_WAIT_WRITABLE);
+	CHECK_EQ(bt_tx_wait_kind(5000, -1), BT_WAIT_WRITABLE);
+}
+
 static void
 test_token_checks_and_rotates(void)
 {
@@ -660,6 +679,7 @@ main(int argc, char **argv)
 		TEST(test_frame_refuses_bad_headers),
 		TEST(test_frame_largest),
 		TEST(test_frame_tx_room),
+		TEST(test_frame_tx_wait),
 		TEST(test_token_checks_and_rotates),
 		TEST(test_token_vector),
 		TEST(test_adv_build_and_find),
