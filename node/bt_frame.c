@@ -115,6 +115,14 @@ bt_tx_wait_kind(long sndbuf_free, long sndbuf)
 	return BT_WAIT_CREDITS;
 }
 
+uint64_t
+bt_tx_retry_ms(uint64_t waited_ms)
+{
+	uint64_t d = waited_ms / 16;
+
+	return d < BT_TX_RETRY_MS ? BT_TX_RETRY_MS : d > BT_TX_RETRY_MAX_MS ? BT_TX_RETRY_MAX_MS : d;
+}
+
 void
 bt_rx_free(struct bt_rx *rx)
 {

@@ -86,8 +86,16 @@ size_t bt_tx_room(size_t queued, size_t max);
  * (negative) waits on EPOLLOUT, as before.
  */
 #define BT_TX_RETRY_MS 2
+#define BT_TX_RETRY_MAX_MS 100
 enum bt_tx_wait { BT_WAIT_WRITABLE, BT_WAIT_CREDITS };
 enum bt_tx_wait bt_tx_wait_kind(long sndbuf_free, long sndbuf);
+
+/* The pause before the next try when the link has waited `waited_ms` for credits:
+ * BT_TX_RETRY_MS at first, then a sixteenth of the wait so far, at most
+ * BT_TX_RETRY_MAX_MS. Credits normally come within one SDU's time on the air (tens
+ * of ms on LE), and the next try is at most a sixteenth late; a peer that stops
+ * granting them costs ten tries a second, not five hundred. */
+uint64_t bt_tx_retry_ms(uint64_t waited_ms);
 
 void bt_rx_free(struct bt_rx *rx);
 

@@ -79,6 +79,7 @@ struct bt_conn {
 	/* The queue waits for the peer's credits: sends are tried again then (0: not
 	 * waiting; bt_tx_wait_kind() in bt_frame.h says why not EPOLLOUT). */
 	uint64_t tx_retry_ms;
+	uint64_t tx_wait_since_ms;      /* the first refusal of the current wait */
 	int sndbuf;                     /* the socket's send buffer (SO_SNDBUF) */
 	struct bt_conn *next;
 };

@@ -539,7 +539,11 @@ m_peers(struct daemon *d)
 				cJSON_AddNumberToObject(o, "bundles_in", (double)ss->bundles_in);
 				cJSON_AddNumberToObject(o, "bundles_out", (double)ss->bundles_out);
 				cJSON_AddNumberToObject(o, "sync_rounds", (double)ss->rounds);
+				cJSON_AddNumberToObject(o, "bundles_dup", (double)ss->bundles_dup);
+				cJSON_AddNumberToObject(o, "bundles_refused", (double)ss->bundles_refused);
 				cJSON_AddNumberToObject(o, "bad_frames", (double)ss->bad_frames);
+				cJSON_AddNumberToObject(o, "bad_messages", (double)ss->bad_messages);
+				cJSON_AddNumberToObject(o, "replayed", (double)ss->replayed);
 				cJSON_AddNumberToObject(o, "hs_refused", (double)ss->hs_refused);
 				cJSON_AddNumberToObject(o, "bundles_deferred_peer",
 				    (double)ss->bundles_deferred_peer);

@@ -447,6 +447,7 @@ static void
 flush_tx(struct bt_conn *c)
 {
 	struct bt *b = c->b;
+	int moved = 0;
 
 	while (!c->dead && c->tx_off < c->tx_len) {
 		size_t n = c->tx_len - c->tx_off;
@@ -463,19 +464,26 @@ flush_tx(struct bt_conn *c)
 		}
 		c->tx_off += (size_t)w;
 		b->n.tx_bytes += w;
+		moved = 1;
 	}
 	if (c->dead)
 		return;
 	c->tx_retry_ms = 0;
 	if (c->tx_off == c->tx_len) {
 		c->tx_off = c->tx_len = 0;
+		c->tx_wait_since_ms = 0;
 		out_wanted(c, 0);
 	} else if (bt_tx_wait_kind(sndbuf_free(c), c->sndbuf) == BT_WAIT_CREDITS) {
-		/* Not EPOLLOUT: see bt_tx_wait_kind(). */
+		/* Not EPOLLOUT: see bt_tx_wait_kind(). A wait begins at the first refusal
+		 * after anything went; its tries space out as it lasts (bt_tx_retry_ms()). */
 		out_wanted(c, 0);
-		c->tx_retry_ms = b->now_ms + BT_TX_RETRY_MS;
-		b->n.tx_credit_waits++;
+		if (moved || !c->tx_wait_since_ms) {
+			c->tx_wait_since_ms = b->now_ms;
+			b->n.tx_credit_waits++;
+		}
+		c->tx_retry_ms = b->now_ms + bt_tx_retry_ms(b->now_ms - c->tx_wait_since_ms);
 	} else {
+		c->tx_wait_since_ms = 0;
 		out_wanted(c, 1);
 	}
 }

@@ -26,7 +26,10 @@
  *
  * The raw sender uses the same receive MTU as node/transport_bt.c (8192), so the two
  * figures differ only by what apagon adds: framing, the session's encryption and
- * reconciliation, and the bundles' verification and durable commits.
+ * reconciliation, and the bundles' verification and durable commits. The paced raw
+ * sender also waits for the peer's credits as the transport does (bt_tx_wait_kind()),
+ * so bt.goodput_vs_raw_paced leaves out the wake-ups that a blocking sender, as
+ * l2test's, pays in the kernel (docs/bluetooth.md, Connections).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -179,12 +182,13 @@ recv_count(int fd)
 }
 
 /* A refused send, paced: wait the way node/transport_bt.c does (bt_tx_wait_kind()):
- * BT_TX_RETRY_MS while the channel waits for the peer's credits, else until the
- * socket is writable. 0, or -1 if the wait failed. */
+ * bt_tx_retry_ms() of a wait that began waited_s ago while the channel waits for the
+ * peer's credits, else until the socket is writable. 0, or -1 if the wait failed. */
 static int
-paced_wait(int fd)
+paced_wait(int fd, double waited_s)
 {
-	struct timespec ts = { 0, BT_TX_RETRY_MS * 1000000L };
+	uint64_t ms = bt_tx_retry_ms((uint64_t)(waited_s * 1000));
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
 	struct pollfd pfd = { fd, POLLOUT, 0 };
 	socklen_t sl;
 	int sndbuf = 0, free_now;
@@ -208,7 +212,7 @@ send_count(int fd, uint64_t bytes, int paced)
 	static uint8_t buf[65536];
 	size_t mtu = peer_mtu(fd);
 	uint64_t sent = 0;
-	double t0, t1;
+	double t0, t1, wait_since = 0;
 	uint8_t ack;
 
 	if (mtu > sizeof buf)
@@ -223,7 +227,9 @@ send_count(int fd, uint64_t bytes, int paced)
 		ssize_t w = send(fd, buf, n, paced ? MSG_DONTWAIT : 0);
 
 		if (w < 0 && paced && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-			if (paced_wait(fd) < 0) {
+			if (wait_since == 0)
+				wait_since = now_s();
+			if (paced_wait(fd, now_s() - wait_since) < 0) {
 				perror("bench_bt: wait");
 				return 1;
 			}
@@ -234,6 +240,7 @@ send_count(int fd, uint64_t bytes, int paced)
 			return 1;
 		}
 		sent += (uint64_t)w;
+		wait_since = 0;
 		if (sent == (uint64_t)w)
 			memset(buf, 0x5a, 8);   /* only the first SDU carries the count */
 	}

@@ -350,9 +350,10 @@ check whole_texts_only sh -c '[ "$(apagon --dir /nodes/bob --json inbox | grep -
 # sends the highest precedence next (protocol.md 15.4) and the link queues at most two
 # frames ahead (protocol.md 17.2), so the FLASH is stored right after what bob had
 # when alice took it and what was queued or on the way then: two frames of two
-# bundles at alice, up to one more between the two kernels and the frame bob was
-# storing; 12 allows three more for the watcher's lag. Before the queue was bounded
-# it was stored last. bob's events are stamped as they come by a watcher that nothing
+# bundles at alice, what bob's kernel held for him to read (its receive buffer, some
+# four bundles), and the frame bob was storing; 16 allows some more for the
+# watcher's lag (seen: 17th with 6 stored before, 21st with 14). Before the queue was
+# bounded it was stored last. bob's events are stamped as they come by a watcher that nothing
 # else holds up, and the stamp of alice's taking the FLASH is read when her send
 # returns. A FLASH taken with fewer than 20 of the bulk messages still to come shows
 # nothing (the transfer outran the CLI): the check says skip with the figures.
@@ -382,7 +383,7 @@ echo "INFO the FLASH message was stored as number ${pos:-none} of $(bulk_order |
 if [ "$had" -gt 60 ]; then
 	echo "SKIP flash_overtakes_bulk alice took the FLASH after $had of 80 were stored"
 else
-	check flash_overtakes_bulk [ "${pos:-99}" -le $((had + 12)) ]
+	check flash_overtakes_bulk [ "${pos:-99}" -le $((had + 16)) ]
 fi
 
 # ---- 8. a peer without LE: L2CAP over BR/EDR ----
@@ -705,7 +706,7 @@ bundle_run() {
 	sleep 1
 	echo "INFO [$tag] bundle transfer CPU, link up to last stored: $(cpu_diff /tmp/cpu0b.txt /tmp/cpu1b.txt)"
 	echo "INFO [$tag] bob's session with alice: $(peers_lines bob | grep '"member":"alice"' |
-	    grep -o '"\(rx_frames\|rx_bytes\|tx_frames\|sync_rounds\|bundles_in\|bundles_deferred_peer\|bundles_deferred_sender\)":[0-9]*' |
+	    grep -o '"\(rx_frames\|rx_bytes\|tx_frames\|sync_rounds\|bundles_[a-z_]*\|bad_[a-z]*\|replayed\)":[0-9]*' |
 	    tr '\n' ' ')"
 	kill $(pidof apagon) 2>/dev/null
 	# bob's refusals so far (cumulative), so that a round whose bundles were held up

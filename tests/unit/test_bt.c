@@ -173,7 +173,8 @@ test_frame_tx_room(void)
 /* How a refused send waits: with more than half the socket's buffer free the kernel
  * calls the socket writable, so a refusal then is the LE channel out of the peer's
  * credits (a timer, not EPOLLOUT); with half or less free, or when the free space or
- * the buffer's size is not known, EPOLLOUT. 212992 is Linux's default wmem. */
+ * the buffer's size is not known, EPOLLOUT. 212992 is Linux's default wmem. And how
+ * often a link that waits for credits tries again. */
 static void
 test_frame_tx_wait(void)
 {
@@ -187,6 +188,15 @@ test_frame_tx_wait(void)
 	CHECK_EQ(bt_tx_wait_kind(-1, 212992), BT_WAIT_WRITABLE);
 	CHECK_EQ(bt_tx_wait_kind(5000, 0), BT_WAIT_WRITABLE);
 	CHECK_EQ(bt_tx_wait_kind(5000, -1), BT_WAIT_WRITABLE);
+	/* The tries while waiting: every 2 ms for the first 32 ms, then a sixteenth of
+	 * the wait so far, at most 100 ms (a peer that never grants credits). */
+	CHECK_EQ(bt_tx_retry_ms(0), BT_TX_RETRY_MS);
+	CHECK_EQ(bt_tx_retry_ms(31), 2);
+	CHECK_EQ(bt_tx_retry_ms(48), 3);
+	CHECK_EQ(bt_tx_retry_ms(160), 10);
+	CHECK_EQ(bt_tx_retry_ms(1600), 100);
+	CHECK_EQ(bt_tx_retry_ms(1601), 100);
+	CHECK_EQ(bt_tx_retry_ms(UINT64_MAX), BT_TX_RETRY_MAX_MS);
 }
 
 static void
