@@ -78,7 +78,7 @@ size_t bt_tx_room(size_t queued, size_t max);
 /*
  * How a link waits after the kernel refused a send (EAGAIN), given the free space of
  * its socket's send buffer (TIOCOUTQ on a Bluetooth socket) and the buffer's size.
- * With half the buffer or more free, the refusal is the LE channel waiting for the
+ * With more than half the buffer free, the refusal is the LE channel waiting for the
  * peer's credits: the kernel then wakes an EPOLLOUT waiter for every packet the
  * controller takes and reports nothing writable until the credits come, so the link
  * tries again after BT_TX_RETRY_MS instead. Otherwise the buffer is full, and EPOLLOUT
