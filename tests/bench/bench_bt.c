@@ -183,19 +183,16 @@ recv_count(int fd)
 
 /* A refused send, paced: wait the way node/transport_bt.c does (bt_tx_wait_kind()):
  * bt_tx_retry_ms() of a wait that began waited_s ago while the channel waits for the
- * peer's credits, else until the socket is writable. 0, or -1 if the wait failed. */
+ * peer's credits, else until the socket is writable. sndbuf: the socket's SO_SNDBUF,
+ * read once, as the transport does. 0, or -1 if the wait failed. */
 static int
-paced_wait(int fd, double waited_s)
+paced_wait(int fd, int sndbuf, double waited_s)
 {
 	uint64_t ms = bt_tx_retry_ms((uint64_t)(waited_s * 1000));
 	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
 	struct pollfd pfd = { fd, POLLOUT, 0 };
-	socklen_t sl;
-	int sndbuf = 0, free_now;
+	int free_now;
 
-	sl = sizeof sndbuf;
-	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) < 0)
-		sndbuf = 0;
 	if (ioctl(fd, TIOCOUTQ, &free_now) < 0)
 		free_now = -1;
 	if (bt_tx_wait_kind(free_now, sndbuf) == BT_WAIT_CREDITS)
@@ -211,6 +208,8 @@ send_count(int fd, uint64_t bytes, int paced)
 {
 	static uint8_t buf[65536];
 	size_t mtu = peer_mtu(fd);
+	socklen_t sl = sizeof(int);
+	int sndbuf = 0;
 	uint64_t sent = 0;
 	double t0, t1, wait_since = 0;
 	uint8_t ack;
@@ -221,6 +220,8 @@ send_count(int fd, uint64_t bytes, int paced)
 		buf[i] = (uint8_t)(i * 131 + 7);
 	for (int i = 0; i < 8; i++)
 		buf[i] = (uint8_t)(bytes >> (56 - 8 * i));
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) < 0)
+		sndbuf = 0;             /* then every wait is until writable */
 	t0 = now_s();
 	while (sent < bytes) {
 		size_t n = bytes - sent < mtu ? (size_t)(bytes - sent) : mtu;
@@ -229,7 +230,7 @@ send_count(int fd, uint64_t bytes, int paced)
 		if (w < 0 && paced && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
 			if (wait_since == 0)
 				wait_since = now_s();
-			if (paced_wait(fd, now_s() - wait_since) < 0) {
+			if (paced_wait(fd, sndbuf, now_s() - wait_since) < 0) {
 				perror("bench_bt: wait");
 				return 1;
 			}

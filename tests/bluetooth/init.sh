@@ -353,10 +353,11 @@ check whole_texts_only sh -c '[ "$(apagon --dir /nodes/bob --json inbox | grep -
 # bundles at alice, what bob's kernel held for him to read (its receive buffer, some
 # four bundles), and the frame bob was storing; 16 allows some more for the
 # watcher's lag (seen: 17th with 6 stored before, 21st with 14). Before the queue was
-# bounded it was stored last. bob's events are stamped as they come by a watcher that nothing
-# else holds up, and the stamp of alice's taking the FLASH is read when her send
-# returns. A FLASH taken with fewer than 20 of the bulk messages still to come shows
-# nothing (the transfer outran the CLI): the check says skip with the figures.
+# bounded it was stored last. bob's events are stamped as they come by a watcher
+# that nothing else holds up, and the stamp of alice's taking the FLASH is read when
+# her send returns. A FLASH taken with fewer than 20 of the bulk messages still to
+# come shows nothing (the transfer outran the CLI): the check says skip with the
+# figures.
 bulk_order() {
 	apagon --dir /nodes/bob --json inbox 2>/dev/null | grep -E -o '"text":"(bulk [0-9]+|FLASH):'
 }
